@@ -1,0 +1,152 @@
+#include "topology/config.h"
+
+#include <fstream>
+#include <functional>
+#include <sstream>
+
+#include <yaml-cpp/yaml.h>
+
+namespace triage::topology {
+namespace {
+
+class category final : public std::error_category {
+ public:
+  const char* name() const noexcept override { return "triage.topology"; }
+  std::string message(int code) const override {
+    switch (static_cast<errc>(code)) {
+      case errc::unreadable: return "config file unreadable";
+      case errc::bad_yaml: return "config is not valid YAML";
+      case errc::unknown_key: return "unknown config key";
+      case errc::bad_value: return "invalid config value";
+    }
+    return "unknown topology error";
+  }
+};
+
+// Walks one YAML mapping, handing each key to its field and refusing the rest.
+class section {
+ public:
+  section(const YAML::Node& node, std::string source, std::string path)
+      : node_(node), source_(std::move(source)), path_(std::move(path)) {}
+
+  std::string where(const YAML::Node& n, const std::string& key) const {
+    return source_ + ":" + std::to_string(n.Mark().line + 1) + ": " + path_ + key;
+  }
+
+  result<void> check_is_map() const {
+    if (node_ && !node_.IsNull() && !node_.IsMap()) {
+      return make_error(errc::bad_value, where(node_, "") + ": expected a mapping");
+    }
+    return success();
+  }
+
+  // Calls handlers[key](value_node, full_key) for every key; unknown keys are errors.
+  using handler = std::function<result<void>(const YAML::Node&, const std::string&)>;
+  result<void> visit(const std::map<std::string, handler>& handlers) const {
+    if (auto ok = check_is_map(); !ok) return ok;
+    if (!node_ || node_.IsNull()) return success();
+    for (const auto& kv : node_) {
+      const auto key = kv.first.as<std::string>();
+      auto it = handlers.find(key);
+      if (it == handlers.end()) {
+        std::string known;
+        for (const auto& h : handlers) known += (known.empty() ? "" : ", ") + h.first;
+        return make_error(errc::unknown_key,
+                          where(kv.first, key) + ": unknown key (known here: " + known + ")");
+      }
+      if (auto ok = it->second(kv.second, where(kv.second, key)); !ok) return ok;
+    }
+    return success();
+  }
+
+ private:
+  YAML::Node node_;
+  std::string source_;
+  std::string path_;
+};
+
+section::handler string_field(std::string& out) {
+  return [&out](const YAML::Node& n, const std::string& at) -> result<void> {
+    if (!n.IsScalar() || n.as<std::string>().empty()) {
+      return make_error(errc::bad_value, at + ": expected a non-empty string");
+    }
+    out = n.as<std::string>();
+    return success();
+  };
+}
+
+section::handler int_field(int& out, int lo, int hi) {
+  return [&out, lo, hi](const YAML::Node& n, const std::string& at) -> result<void> {
+    int v = 0;
+    if (!n.IsScalar() || !YAML::convert<int>::decode(n, v)) {
+      return make_error(errc::bad_value, at + ": expected an integer");
+    }
+    if (v < lo || v > hi) {
+      return make_error(errc::bad_value, at + ": must be " + std::to_string(lo) + ".." +
+                                             std::to_string(hi) + ", got " + std::to_string(v));
+    }
+    out = v;
+    return success();
+  };
+}
+
+}  // namespace
+
+const std::error_category& topology_category() {
+  static const category instance;
+  return instance;
+}
+
+result<config> parse_config(std::string_view yaml, std::string_view source_name) {
+  const std::string source(source_name);
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(yaml));
+  } catch (const YAML::Exception& e) {
+    return make_error(errc::bad_yaml, source + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  config cfg;
+  auto& t = cfg.topics;
+  section top(root, source, "");
+  auto ok = top.visit({
+      {"kafka",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "kafka.").visit({{"settings", [&](const YAML::Node& s, const std::string& at) -> result<void> {
+           if (!s.IsMap()) return make_error(errc::bad_value, at + ": expected a mapping of librdkafka settings");
+           for (const auto& kv : s) {
+             if (!kv.second.IsScalar()) {
+               return make_error(errc::bad_value, at + "." + kv.first.as<std::string>() + ": expected a scalar");
+             }
+             cfg.kafka.settings[kv.first.as<std::string>()] = kv.second.as<std::string>();
+           }
+           return success();
+         }}});
+       }},
+      {"topics",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "topics.").visit({
+             {"tickets", string_field(t.tickets)},
+             {"escalations", string_field(t.escalations)},
+             {"dead_letter", string_field(t.dead_letter)},
+             {"routed_prefix", string_field(t.routed_prefix)},
+             {"corrections", string_field(t.corrections)},
+             {"partitions", int_field(t.partitions, 1, 10000)},
+             {"replication_factor", int_field(t.replication_factor, 1, 16)},
+         });
+       }},
+  });
+  if (!ok) return ok.error();
+  return cfg;
+}
+
+result<config> load_config(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) {
+    return make_error(errc::unreadable, path + ": cannot open (" + std::generic_category().message(errno) + ")");
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_config(ss.str(), path);
+}
+
+}  // namespace triage::topology

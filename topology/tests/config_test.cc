@@ -1,0 +1,91 @@
+#include "topology/config.h"
+
+#include <cstdlib>
+#include <string>
+
+#include <gtest/gtest.h>
+
+namespace triage::topology {
+namespace {
+
+TEST(parse_config, empty_file_gives_defaults) {
+  auto r = parse_config("", "empty.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value().topics.tickets, "tickets");
+  EXPECT_EQ(r.value().topics.partitions, 6);
+  EXPECT_EQ(r.value().kafka.settings.at("bootstrap.servers"), "127.0.0.1:9092");
+}
+
+TEST(parse_config, shipped_default_loads) {
+  const char* src = std::getenv("TRIAGE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  auto r = load_config(std::string(src) + "/topology/default.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value().topics.dead_letter, "tickets.dlq");
+}
+
+TEST(parse_config, kafka_settings_pass_through_untouched) {
+  auto r = parse_config(R"(
+kafka:
+  settings:
+    bootstrap.servers: broker-1:9093
+    security.protocol: SASL_SSL
+    sasl.mechanism: PLAIN
+    linger.ms: 5
+)", "c.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& s = r.value().kafka.settings;
+  EXPECT_EQ(s.at("security.protocol"), "SASL_SSL");
+  EXPECT_EQ(s.at("linger.ms"), "5");
+  EXPECT_EQ(s.at("bootstrap.servers"), "broker-1:9093");
+}
+
+TEST(parse_config, unknown_key_names_file_line_and_key) {
+  auto r = parse_config("topics:\n  tickets: t\n  partitons: 3\n", "typo.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unknown_key);
+  EXPECT_NE(r.error().message.find("typo.yaml:3: topics.partitons: unknown key"), std::string::npos)
+      << r.error().message;
+  EXPECT_NE(r.error().message.find("partitions"), std::string::npos);  // lists the known keys
+
+  r = parse_config("tropics: {}\n", "top.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unknown_key);
+  EXPECT_NE(r.error().message.find("top.yaml:1: tropics"), std::string::npos) << r.error().message;
+}
+
+TEST(parse_config, out_of_bounds_and_wrong_types) {
+  auto r = parse_config("topics:\n  partitions: 0\n", "b.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::bad_value);
+  EXPECT_NE(r.error().message.find("b.yaml:2: topics.partitions: must be 1..10000, got 0"),
+            std::string::npos) << r.error().message;
+
+  r = parse_config("topics:\n  partitions: many\n", "b.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("expected an integer"), std::string::npos);
+
+  r = parse_config("topics:\n  tickets: [a, b]\n", "b.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("topics.tickets: expected a non-empty string"), std::string::npos)
+      << r.error().message;
+
+  r = parse_config("topics: 3\n", "b.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::bad_value);
+}
+
+TEST(parse_config, bad_yaml_and_missing_file) {
+  auto r = parse_config("topics: {tickets: [\n", "broken.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::bad_yaml);
+  EXPECT_NE(r.error().message.find("broken.yaml:"), std::string::npos);
+
+  r = load_config("/nonexistent/triage.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::unreadable);
+  EXPECT_NE(r.error().message.find("/nonexistent/triage.yaml"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace triage::topology
