@@ -1,0 +1,27 @@
+// add.comp: c[i] = a[i] + b[i] over `count` elements, one invocation each.
+//
+// Variants (compute/shaders/CMakeLists.txt): TYPE is the element type,
+// float by default.
+#version 450
+
+#include "common.glsl"
+
+#ifndef TYPE
+#define TYPE float
+#endif
+
+layout(push_constant) uniform push_constants {
+  uint count;  // elements in a, b and c
+} pc;
+
+layout(std430, binding = 0) readonly buffer buffer_a { TYPE a[]; };
+layout(std430, binding = 1) readonly buffer buffer_b { TYPE b[]; };
+layout(std430, binding = 2) writeonly buffer buffer_c { TYPE c[]; };
+
+void main() {
+  const uint i = gl_GlobalInvocationID.x;
+  if (!in_bounds(i, pc.count)) {
+    return;
+  }
+  c[i] = a[i] + b[i];
+}

@@ -1,0 +1,821 @@
+#include "compute/vulkan/context.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+#include <optional>
+#include <utility>
+
+// Vulkan create-infos are written as designated initializers that name only
+// the fields that matter; the rest are zero, as Vulkan expects. GCC before 14
+// warns about every omitted field there, so that one warning is off here.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
+
+namespace triage::vulkan {
+
+namespace detail {
+
+// Owned by the context and by every buffer and pipeline made from it, so the
+// VkDevice outlives all objects created on it whatever order they die in.
+struct device_state {
+  VkInstance instance = VK_NULL_HANDLE;
+  VkPhysicalDevice physical = VK_NULL_HANDLE;
+  VkDevice device = VK_NULL_HANDLE;
+  VkQueue queue = VK_NULL_HANDLE;
+  VkCommandPool command_pool = VK_NULL_HANDLE;
+  VkCommandBuffer commands = VK_NULL_HANDLE;  // re-recorded by every dispatch
+  VkFence done = VK_NULL_HANDLE;              // signalled when a dispatch finishes
+  VkPhysicalDeviceLimits limits{};
+  VkPhysicalDeviceMemoryProperties memory{};
+
+  device_state() = default;
+  device_state(const device_state&) = delete;
+  device_state& operator=(const device_state&) = delete;
+  ~device_state() {
+    if (device != VK_NULL_HANDLE) {
+      if (done != VK_NULL_HANDLE) vkDestroyFence(device, done, nullptr);
+      // Destroying the pool frees `commands`.
+      if (command_pool != VK_NULL_HANDLE) vkDestroyCommandPool(device, command_pool, nullptr);
+      vkDestroyDevice(device, nullptr);
+    }
+    if (instance != VK_NULL_HANDLE) vkDestroyInstance(instance, nullptr);
+  }
+};
+
+}  // namespace detail
+
+namespace {
+
+using detail::device_state;
+
+// The runtime's floor: SPIR-V from glslc --target-env=vulkan1.2 needs it.
+constexpr uint32_t required_api_version = VK_API_VERSION_1_2;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool has_extension(const std::vector<VkExtensionProperties>& extensions, std::string_view name) {
+  return std::any_of(extensions.begin(), extensions.end(),
+                     [name](const VkExtensionProperties& e) { return e.extensionName == name; });
+}
+
+result<std::vector<VkExtensionProperties>> instance_extensions() {
+  uint32_t count = 0;
+  VkResult r = vkEnumerateInstanceExtensionProperties(nullptr, &count, nullptr);
+  std::vector<VkExtensionProperties> extensions(count);
+  if (r == VK_SUCCESS)
+    r = vkEnumerateInstanceExtensionProperties(nullptr, &count, extensions.data());
+  // VK_INCOMPLETE: a driver appeared in between; what we got is still usable.
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
+    return make_vk_error(r, "vkEnumerateInstanceExtensionProperties");
+  }
+  extensions.resize(count);
+  return extensions;
+}
+
+// Fills state.instance. Enables VK_KHR_portability_enumeration when the
+// loader has it, without which devices on top of Metal (MoltenVK) are hidden.
+result<void> create_instance(device_state& state) {
+  auto extensions = instance_extensions();
+  if (!extensions) {
+    error e = extensions.error();
+    e.code = errc::no_loader;
+    return e;
+  }
+  const bool portability =
+      has_extension(extensions.value(), VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
+  const char* enabled[] = {VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME};
+
+  const VkApplicationInfo app{
+      .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
+      .pApplicationName = "triage",
+      .pEngineName = "triage",
+      .apiVersion = required_api_version,
+  };
+  const VkInstanceCreateInfo info{
+      .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+      .flags = portability ? VkInstanceCreateFlags{VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR}
+                           : VkInstanceCreateFlags{0},
+      .pApplicationInfo = &app,
+      .enabledExtensionCount = portability ? 1u : 0u,
+      .ppEnabledExtensionNames = enabled,
+  };
+  if (VkResult r = vkCreateInstance(&info, nullptr, &state.instance); r != VK_SUCCESS) {
+    state.instance = VK_NULL_HANDLE;
+    // Short of memory, every failure here (no driver: VK_ERROR_INCOMPATIBLE_DRIVER,
+    // a loader older than 1.2, a broken layer) means Vulkan is unusable on this machine.
+    error e = make_vk_error(r, "vkCreateInstance", "Vulkan 1.2");
+    if (e.code != errc::out_of_device_memory) e.code = errc::no_loader;
+    return e;
+  }
+  return success();
+}
+
+result<std::vector<VkPhysicalDevice>> physical_devices(VkInstance instance) {
+  uint32_t count = 0;
+  VkResult r = vkEnumeratePhysicalDevices(instance, &count, nullptr);
+  std::vector<VkPhysicalDevice> devices(count);
+  if (r == VK_SUCCESS) r = vkEnumeratePhysicalDevices(instance, &count, devices.data());
+  if (r != VK_SUCCESS && r != VK_INCOMPLETE) return make_vk_error(r, "vkEnumeratePhysicalDevices");
+  devices.resize(count);
+  return devices;
+}
+
+device_type to_device_type(VkPhysicalDeviceType type) {
+  switch (type) {
+    case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU:
+      return device_type::integrated_gpu;
+    case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU:
+      return device_type::discrete_gpu;
+    case VK_PHYSICAL_DEVICE_TYPE_VIRTUAL_GPU:
+      return device_type::virtual_gpu;
+    case VK_PHYSICAL_DEVICE_TYPE_CPU:
+      return device_type::cpu;
+    default:
+      return device_type::other;
+  }
+}
+
+device_info describe(VkPhysicalDevice physical, uint32_t index) {
+  VkPhysicalDeviceSubgroupProperties subgroup{
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_PROPERTIES};
+  VkPhysicalDeviceProperties2 properties{.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2};
+  vkGetPhysicalDeviceProperties(physical, &properties.properties);
+  const uint32_t api_version = properties.properties.apiVersion;
+  // Structures from a newer version than the device's must not be chained.
+  if (api_version >= VK_API_VERSION_1_1) {
+    properties.pNext = &subgroup;
+    vkGetPhysicalDeviceProperties2(physical, &properties);
+  }
+
+  device_info info;
+  info.index = index;
+  info.name = properties.properties.deviceName;
+  info.type = to_device_type(properties.properties.deviceType);
+  info.api_version = api_version;
+  info.subgroup_size = subgroup.subgroupSize;
+  info.max_storage_buffer_range = properties.properties.limits.maxStorageBufferRange;
+
+  if (api_version >= VK_API_VERSION_1_2) {
+    VkPhysicalDeviceVulkan12Features features12{
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+    VkPhysicalDeviceVulkan11Features features11{
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &features12};
+    VkPhysicalDeviceFeatures2 features{.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                       .pNext = &features11};
+    vkGetPhysicalDeviceFeatures2(physical, &features);
+    info.shader_float16 = features12.shaderFloat16;
+    info.shader_int8 = features12.shaderInt8;
+    info.storage_buffer_8bit = features12.storageBuffer8BitAccess;
+    info.storage_buffer_16bit = features11.storageBuffer16BitAccess;
+  }
+
+  VkPhysicalDeviceMemoryProperties memory;
+  vkGetPhysicalDeviceMemoryProperties(physical, &memory);
+  for (uint32_t i = 0; i < memory.memoryHeapCount; ++i) {
+    if (memory.memoryHeaps[i].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT) {
+      info.device_local_bytes = std::max(info.device_local_bytes, memory.memoryHeaps[i].size);
+    }
+  }
+  return info;
+}
+
+std::optional<uint32_t> compute_queue_family(VkPhysicalDevice physical) {
+  uint32_t count = 0;
+  vkGetPhysicalDeviceQueueFamilyProperties(physical, &count, nullptr);
+  std::vector<VkQueueFamilyProperties> families(count);
+  vkGetPhysicalDeviceQueueFamilyProperties(physical, &count, families.data());
+  for (uint32_t i = 0; i < count; ++i) {
+    if (families[i].queueFlags & VK_QUEUE_COMPUTE_BIT) return i;
+  }
+  return std::nullopt;
+}
+
+struct candidate {
+  VkPhysicalDevice physical;
+  device_info info;
+  std::optional<uint32_t> queue_family;
+
+  // Why the runtime cannot use this device, or empty if it can.
+  std::string unusable_because() const {
+    if (info.api_version < required_api_version) {
+      return "supports Vulkan " + version_string(info.api_version) + ", 1.2 is required";
+    }
+    if (!queue_family) return "has no compute queue";
+    return {};
+  }
+};
+
+// Higher is preferred; CPU-type devices last because the CPU kernels beat them.
+int preference(device_type type) {
+  switch (type) {
+    case device_type::discrete_gpu:
+      return 4;
+    case device_type::integrated_gpu:
+      return 3;
+    case device_type::virtual_gpu:
+      return 2;
+    case device_type::other:
+      return 1;
+    case device_type::cpu:
+      return 0;
+  }
+  return 0;
+}
+
+// "0: 'llvmpipe (LLVM 15.0.6, 256 bits)' (cpu, Vulkan 1.3.230)", for messages.
+std::string summary(const std::vector<candidate>& candidates) {
+  std::string out;
+  for (const candidate& c : candidates) {
+    if (!out.empty()) out += "; ";
+    out += std::to_string(c.info.index) + ": '" + c.info.name + "' (" +
+           std::string(to_string(c.info.type)) + ", Vulkan " + version_string(c.info.api_version) +
+           ")";
+  }
+  return out.empty() ? "none" : out;
+}
+
+// An all-digit `wanted` is an index; anything else a name substring.
+bool matches(const device_info& info, std::string_view wanted) {
+  if (std::all_of(wanted.begin(), wanted.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return wanted.size() < 10 && info.index == std::stoul(std::string(wanted));
+  }
+  return lower(info.name).find(lower(wanted)) != std::string::npos;
+}
+
+// The index into `candidates` of the device `options` asks for.
+result<size_t> choose(const std::vector<candidate>& candidates, const context_options& options) {
+  std::string wanted = options.device;
+  std::string source = "context_options::device";
+  if (const char* env = std::getenv("TRIAGE_VULKAN_DEVICE"); wanted.empty() && env && *env) {
+    wanted = env;
+    source = "TRIAGE_VULKAN_DEVICE";
+  }
+
+  if (!wanted.empty()) {
+    for (size_t i = 0; i < candidates.size(); ++i) {
+      if (!matches(candidates[i].info, wanted)) continue;
+      if (std::string why = candidates[i].unusable_because(); !why.empty()) {
+        return make_error(errc::missing_feature, "Vulkan device '" + candidates[i].info.name +
+                                                     "' (" + source + "='" + wanted + "') " + why);
+      }
+      return i;
+    }
+    return make_error(
+        errc::no_device,
+        source + "='" + wanted +
+            "' matches no Vulkan device (by index or name); devices: " + summary(candidates));
+  }
+
+  std::optional<size_t> best;
+  bool skipped_cpu = false;
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    const candidate& c = candidates[i];
+    if (!c.unusable_because().empty()) continue;
+    if (c.info.type == device_type::cpu && !options.allow_cpu) {
+      skipped_cpu = true;
+      continue;
+    }
+    // Strictly greater: among equals the loader's first one wins, so the
+    // choice is stable from run to run.
+    if (!best || preference(c.info.type) > preference(candidates[*best].info.type)) best = i;
+  }
+  if (!best) {
+    const std::string why =
+        skipped_cpu ? "no GPU, and CPU-type devices need allow_cpu or TRIAGE_VULKAN_DEVICE"
+                    : "none has Vulkan 1.2 and a compute queue";
+    return make_error(errc::no_device, why + "; devices: " + summary(candidates));
+  }
+  return *best;
+}
+
+// Fills state.device, queue, command buffer and fence for `chosen`.
+result<void> create_device(device_state& state, const candidate& chosen) {
+  state.physical = chosen.physical;
+  vkGetPhysicalDeviceMemoryProperties(chosen.physical, &state.memory);
+  VkPhysicalDeviceProperties properties;
+  vkGetPhysicalDeviceProperties(chosen.physical, &properties);
+  state.limits = properties.limits;
+
+  // The spec requires enabling VK_KHR_portability_subset where a device has
+  // it (MoltenVK); it is a beta extension, hence the literal name.
+  uint32_t count = 0;
+  vkEnumerateDeviceExtensionProperties(chosen.physical, nullptr, &count, nullptr);
+  std::vector<VkExtensionProperties> extensions(count);
+  vkEnumerateDeviceExtensionProperties(chosen.physical, nullptr, &count, extensions.data());
+  extensions.resize(count);
+  const char* portability_subset = "VK_KHR_portability_subset";
+  const bool portability = has_extension(extensions, portability_subset);
+
+  const float priority = 1.0f;
+  const VkDeviceQueueCreateInfo queue{
+      .sType = VK_STRUCTURE_TYPE_DEVICE_QUEUE_CREATE_INFO,
+      .queueFamilyIndex = *chosen.queue_family,
+      .queueCount = 1,
+      .pQueuePriorities = &priority,
+  };
+  // No optional features yet: add.comp needs none. Kernels needing float16
+  // or 8-bit storage will enable them here, checked against device_info.
+  const VkDeviceCreateInfo info{
+      .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+      .queueCreateInfoCount = 1,
+      .pQueueCreateInfos = &queue,
+      .enabledExtensionCount = portability ? 1u : 0u,
+      .ppEnabledExtensionNames = &portability_subset,
+  };
+  if (VkResult r = vkCreateDevice(chosen.physical, &info, nullptr, &state.device);
+      r != VK_SUCCESS) {
+    state.device = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateDevice", chosen.info.name);
+  }
+  vkGetDeviceQueue(state.device, *chosen.queue_family, 0, &state.queue);
+
+  const VkCommandPoolCreateInfo pool{
+      .sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
+      .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,  // re-record one buffer
+      .queueFamilyIndex = *chosen.queue_family,
+  };
+  if (VkResult r = vkCreateCommandPool(state.device, &pool, nullptr, &state.command_pool);
+      r != VK_SUCCESS) {
+    state.command_pool = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateCommandPool");
+  }
+  const VkCommandBufferAllocateInfo allocate{
+      .sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
+      .commandPool = state.command_pool,
+      .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
+      .commandBufferCount = 1,
+  };
+  if (VkResult r = vkAllocateCommandBuffers(state.device, &allocate, &state.commands);
+      r != VK_SUCCESS) {
+    return make_vk_error(r, "vkAllocateCommandBuffers");
+  }
+  const VkFenceCreateInfo fence{.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
+  if (VkResult r = vkCreateFence(state.device, &fence, nullptr, &state.done); r != VK_SUCCESS) {
+    state.done = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateFence");
+  }
+  return success();
+}
+
+// A memory type for mapped buffers: host-visible and coherent (no flushes),
+// preferably cached, since the host reads results back from it.
+std::optional<uint32_t> host_memory_type(const VkPhysicalDeviceMemoryProperties& memory,
+                                         uint32_t allowed_types) {
+  const VkMemoryPropertyFlags required =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  std::optional<uint32_t> found;
+  for (uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+    const VkMemoryPropertyFlags flags = memory.memoryTypes[i].propertyFlags;
+    if (!(allowed_types & (1u << i)) || (flags & required) != required) continue;
+    if (flags & VK_MEMORY_PROPERTY_HOST_CACHED_BIT) return i;
+    if (!found) found = i;
+  }
+  return found;
+}
+
+}  // namespace
+
+std::string_view to_string(device_type type) {
+  switch (type) {
+    case device_type::other:
+      return "other";
+    case device_type::integrated_gpu:
+      return "integrated_gpu";
+    case device_type::discrete_gpu:
+      return "discrete_gpu";
+    case device_type::virtual_gpu:
+      return "virtual_gpu";
+    case device_type::cpu:
+      return "cpu";
+  }
+  return "unknown";
+}
+
+std::string version_string(uint32_t api_version) {
+  return std::to_string(VK_API_VERSION_MAJOR(api_version)) + "." +
+         std::to_string(VK_API_VERSION_MINOR(api_version)) + "." +
+         std::to_string(VK_API_VERSION_PATCH(api_version));
+}
+
+result<std::vector<device_info>> list_devices() {
+  device_state state;  // only its instance; destroyed on return
+  if (auto r = create_instance(state); !r) return r.error();
+  auto physicals = physical_devices(state.instance);
+  if (!physicals) return physicals.error();
+  std::vector<device_info> out;
+  for (uint32_t i = 0; i < physicals.value().size(); ++i) {
+    out.push_back(describe(physicals.value()[i], i));
+  }
+  return out;
+}
+
+// --- buffer ---
+
+buffer::buffer(buffer&& other) noexcept
+    : device_(std::move(other.device_)),
+      buffer_(std::exchange(other.buffer_, VK_NULL_HANDLE)),
+      memory_(std::exchange(other.memory_, VK_NULL_HANDLE)),
+      mapped_(std::exchange(other.mapped_, nullptr)),
+      size_(std::exchange(other.size_, 0)) {}
+
+buffer& buffer::operator=(buffer&& other) noexcept {
+  if (this != &other) {
+    release();
+    device_ = std::move(other.device_);
+    buffer_ = std::exchange(other.buffer_, VK_NULL_HANDLE);
+    memory_ = std::exchange(other.memory_, VK_NULL_HANDLE);
+    mapped_ = std::exchange(other.mapped_, nullptr);
+    size_ = std::exchange(other.size_, 0);
+  }
+  return *this;
+}
+
+buffer::~buffer() { release(); }
+
+void buffer::release() {
+  if (!device_) return;
+  // Safe without waiting: dispatch() returns only once the device is done.
+  if (mapped_) vkUnmapMemory(device_->device, memory_);
+  if (buffer_ != VK_NULL_HANDLE) vkDestroyBuffer(device_->device, buffer_, nullptr);
+  if (memory_ != VK_NULL_HANDLE) vkFreeMemory(device_->device, memory_, nullptr);
+  device_.reset();
+  buffer_ = VK_NULL_HANDLE;
+  memory_ = VK_NULL_HANDLE;
+  mapped_ = nullptr;
+  size_ = 0;
+}
+
+// --- pipeline ---
+
+pipeline::pipeline(pipeline&& other) noexcept
+    : device_(std::move(other.device_)),
+      name_(std::exchange(other.name_, {})),
+      options_(other.options_),
+      set_layout_(std::exchange(other.set_layout_, VK_NULL_HANDLE)),
+      layout_(std::exchange(other.layout_, VK_NULL_HANDLE)),
+      pipeline_(std::exchange(other.pipeline_, VK_NULL_HANDLE)),
+      pool_(std::exchange(other.pool_, VK_NULL_HANDLE)),
+      set_(std::exchange(other.set_, VK_NULL_HANDLE)) {}
+
+pipeline& pipeline::operator=(pipeline&& other) noexcept {
+  if (this != &other) {
+    release();
+    device_ = std::move(other.device_);
+    name_ = std::exchange(other.name_, {});
+    options_ = other.options_;
+    set_layout_ = std::exchange(other.set_layout_, VK_NULL_HANDLE);
+    layout_ = std::exchange(other.layout_, VK_NULL_HANDLE);
+    pipeline_ = std::exchange(other.pipeline_, VK_NULL_HANDLE);
+    pool_ = std::exchange(other.pool_, VK_NULL_HANDLE);
+    set_ = std::exchange(other.set_, VK_NULL_HANDLE);
+  }
+  return *this;
+}
+
+pipeline::~pipeline() { release(); }
+
+void pipeline::release() {
+  if (!device_) return;
+  VkDevice device = device_->device;
+  // Destroying the pool frees set_.
+  if (pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device, pool_, nullptr);
+  if (pipeline_ != VK_NULL_HANDLE) vkDestroyPipeline(device, pipeline_, nullptr);
+  if (layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(device, layout_, nullptr);
+  if (set_layout_ != VK_NULL_HANDLE) vkDestroyDescriptorSetLayout(device, set_layout_, nullptr);
+  device_.reset();
+  pool_ = VK_NULL_HANDLE;
+  set_ = VK_NULL_HANDLE;
+  pipeline_ = VK_NULL_HANDLE;
+  layout_ = VK_NULL_HANDLE;
+  set_layout_ = VK_NULL_HANDLE;
+}
+
+// --- context ---
+
+result<context> context::create(const context_options& options) {
+  auto state = std::make_shared<device_state>();
+  if (auto r = create_instance(*state); !r) return r.error();
+
+  auto physicals = physical_devices(state->instance);
+  if (!physicals) return physicals.error();
+  std::vector<candidate> candidates;
+  for (uint32_t i = 0; i < physicals.value().size(); ++i) {
+    VkPhysicalDevice physical = physicals.value()[i];
+    candidates.push_back({physical, describe(physical, i), compute_queue_family(physical)});
+  }
+
+  auto chosen = choose(candidates, options);
+  if (!chosen) return chosen.error();
+  const candidate& device = candidates[chosen.value()];
+  if (auto r = create_device(*state, device); !r) return r.error();
+
+  context ctx;
+  ctx.state_ = std::move(state);
+  ctx.info_ = device.info;
+  return ctx;
+}
+
+context::~context() = default;
+
+result<buffer> context::create_buffer(size_t bytes) {
+  if (bytes == 0 || bytes > info_.max_storage_buffer_range) {
+    return make_error(errc::invalid_argument,
+                      "buffer of " + std::to_string(bytes) + " bytes on '" + info_.name +
+                          "': must be 1 to maxStorageBufferRange (" +
+                          std::to_string(info_.max_storage_buffer_range) + ") bytes");
+  }
+  const VkDevice device = state_->device;
+  buffer out;  // its destructor releases whatever was created if a step fails
+  out.device_ = state_;
+  out.size_ = bytes;
+
+  const VkBufferCreateInfo info{
+      .sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO,
+      .size = bytes,
+      // Transfer bits so the backend can later stage through these buffers.
+      .usage = VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_TRANSFER_SRC_BIT |
+               VK_BUFFER_USAGE_TRANSFER_DST_BIT,
+      .sharingMode = VK_SHARING_MODE_EXCLUSIVE,
+  };
+  if (VkResult r = vkCreateBuffer(device, &info, nullptr, &out.buffer_); r != VK_SUCCESS) {
+    out.buffer_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateBuffer", std::to_string(bytes) + " bytes");
+  }
+
+  VkMemoryRequirements requirements;
+  vkGetBufferMemoryRequirements(device, out.buffer_, &requirements);
+  const auto type = host_memory_type(state_->memory, requirements.memoryTypeBits);
+  if (!type) {
+    return make_error(
+        errc::missing_feature,
+        "'" + info_.name + "' has no host-visible coherent memory for storage buffers");
+  }
+  // One allocation per buffer: simple, and fine for the few large buffers a
+  // model needs (drivers allow at least 4096 allocations).
+  const VkMemoryAllocateInfo allocate{
+      .sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO,
+      .allocationSize = requirements.size,
+      .memoryTypeIndex = *type,
+  };
+  if (VkResult r = vkAllocateMemory(device, &allocate, nullptr, &out.memory_); r != VK_SUCCESS) {
+    out.memory_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkAllocateMemory", std::to_string(requirements.size) + " bytes");
+  }
+  if (VkResult r = vkBindBufferMemory(device, out.buffer_, out.memory_, 0); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkBindBufferMemory");
+  }
+  if (VkResult r = vkMapMemory(device, out.memory_, 0, VK_WHOLE_SIZE, 0, &out.mapped_);
+      r != VK_SUCCESS) {
+    out.mapped_ = nullptr;
+    return make_vk_error(r, "vkMapMemory", std::to_string(requirements.size) + " bytes");
+  }
+  // Vulkan leaves new memory undefined; zero it so results never depend on
+  // what a previous allocation left there.
+  std::memset(out.mapped_, 0, bytes);
+  return out;
+}
+
+result<pipeline> context::create_pipeline(const shaders::spirv& shader,
+                                          const pipeline_options& options) {
+  const std::string what = "pipeline '" + std::string(shader.name) + "'";
+  const VkPhysicalDeviceLimits& limits = state_->limits;
+  if (shader.word_count == 0 || shader.words[0] != 0x07230203u) {
+    return make_error(errc::invalid_argument, what + ": not a SPIR-V module");
+  }
+  if (options.binding_count == 0 ||
+      options.binding_count > limits.maxPerStageDescriptorStorageBuffers) {
+    return make_error(errc::invalid_argument,
+                      what + ": binding_count " + std::to_string(options.binding_count) +
+                          " must be 1 to " +
+                          std::to_string(limits.maxPerStageDescriptorStorageBuffers));
+  }
+  if (options.push_constant_size % 4 != 0 ||
+      options.push_constant_size > limits.maxPushConstantsSize) {
+    return make_error(errc::invalid_argument, what + ": push_constant_size " +
+                                                  std::to_string(options.push_constant_size) +
+                                                  " must be a multiple of 4 up to " +
+                                                  std::to_string(limits.maxPushConstantsSize));
+  }
+  uint64_t invocations = 1;
+  for (int i = 0; i < 3; ++i) {
+    const uint32_t size = options.workgroup_size[i];
+    invocations *= size;
+    if (size == 0 || size > limits.maxComputeWorkGroupSize[i]) {
+      return make_error(errc::invalid_argument,
+                        what + ": workgroup_size[" + std::to_string(i) + "] " +
+                            std::to_string(size) + " must be 1 to " +
+                            std::to_string(limits.maxComputeWorkGroupSize[i]));
+    }
+  }
+  if (invocations > limits.maxComputeWorkGroupInvocations) {
+    return make_error(errc::invalid_argument,
+                      what + ": workgroup of " + std::to_string(invocations) +
+                          " invocations exceeds " +
+                          std::to_string(limits.maxComputeWorkGroupInvocations));
+  }
+
+  const VkDevice device = state_->device;
+  pipeline out;  // its destructor releases whatever was created if a step fails
+  out.device_ = state_;
+  out.name_ = shader.name;
+  out.options_ = options;
+
+  std::vector<VkDescriptorSetLayoutBinding> bindings(options.binding_count);
+  for (uint32_t i = 0; i < options.binding_count; ++i) {
+    bindings[i] = {.binding = i,
+                   .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                   .descriptorCount = 1,
+                   .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT};
+  }
+  const VkDescriptorSetLayoutCreateInfo set_layout{
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
+      .bindingCount = options.binding_count,
+      .pBindings = bindings.data(),
+  };
+  if (VkResult r = vkCreateDescriptorSetLayout(device, &set_layout, nullptr, &out.set_layout_);
+      r != VK_SUCCESS) {
+    out.set_layout_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateDescriptorSetLayout", what);
+  }
+
+  const VkPushConstantRange push_range{
+      .stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .offset = 0, .size = options.push_constant_size};
+  const VkPipelineLayoutCreateInfo layout{
+      .sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO,
+      .setLayoutCount = 1,
+      .pSetLayouts = &out.set_layout_,
+      .pushConstantRangeCount = options.push_constant_size > 0 ? 1u : 0u,
+      .pPushConstantRanges = &push_range,
+  };
+  if (VkResult r = vkCreatePipelineLayout(device, &layout, nullptr, &out.layout_);
+      r != VK_SUCCESS) {
+    out.layout_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreatePipelineLayout", what);
+  }
+
+  const VkShaderModuleCreateInfo module_info{
+      .sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO,
+      .codeSize = shader.word_count * sizeof(uint32_t),
+      .pCode = shader.words,
+  };
+  VkShaderModule module = VK_NULL_HANDLE;
+  if (VkResult r = vkCreateShaderModule(device, &module_info, nullptr, &module); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkCreateShaderModule", what);
+  }
+  // Specialization constants 0, 1, 2 are the workgroup size (common.glsl).
+  // Entries for ids a shader does not declare are ignored, as Vulkan specifies.
+  const VkSpecializationMapEntry entries[3] = {
+      {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)},
+      {.constantID = 1, .offset = 4, .size = sizeof(uint32_t)},
+      {.constantID = 2, .offset = 8, .size = sizeof(uint32_t)},
+  };
+  const VkSpecializationInfo specialization{
+      .mapEntryCount = 3,
+      .pMapEntries = entries,
+      .dataSize = sizeof(options.workgroup_size),
+      .pData = options.workgroup_size.data(),
+  };
+  const VkComputePipelineCreateInfo pipeline_info{
+      .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
+      .stage = {.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO,
+                .stage = VK_SHADER_STAGE_COMPUTE_BIT,
+                .module = module,
+                .pName = "main",
+                .pSpecializationInfo = &specialization},
+      .layout = out.layout_,
+  };
+  VkResult r =
+      vkCreateComputePipelines(device, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &out.pipeline_);
+  // The pipeline keeps what it needs; the module is not needed after this.
+  vkDestroyShaderModule(device, module, nullptr);
+  if (r != VK_SUCCESS) {
+    out.pipeline_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateComputePipelines", what);
+  }
+
+  const VkDescriptorPoolSize pool_size{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                       .descriptorCount = options.binding_count};
+  const VkDescriptorPoolCreateInfo pool{
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .maxSets = 1,
+      .poolSizeCount = 1,
+      .pPoolSizes = &pool_size,
+  };
+  if (r = vkCreateDescriptorPool(device, &pool, nullptr, &out.pool_); r != VK_SUCCESS) {
+    out.pool_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkCreateDescriptorPool", what);
+  }
+  const VkDescriptorSetAllocateInfo allocate{
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+      .descriptorPool = out.pool_,
+      .descriptorSetCount = 1,
+      .pSetLayouts = &out.set_layout_,
+  };
+  if (r = vkAllocateDescriptorSets(device, &allocate, &out.set_); r != VK_SUCCESS) {
+    out.set_ = VK_NULL_HANDLE;
+    return make_vk_error(r, "vkAllocateDescriptorSets", what);
+  }
+  return out;
+}
+
+result<void> context::dispatch(const pipeline& p, std::span<const buffer* const> buffers,
+                               std::span<const std::byte> push_constants,
+                               std::array<uint32_t, 3> group_count) {
+  const std::string what = "dispatch of '" + std::string(p.name_) + "'";
+  if (p.device_ != state_) {
+    return make_error(errc::invalid_argument, what + ": pipeline is from another context");
+  }
+  if (buffers.size() != p.options_.binding_count) {
+    return make_error(errc::invalid_argument,
+                      what + ": " + std::to_string(buffers.size()) + " buffers for " +
+                          std::to_string(p.options_.binding_count) + " bindings");
+  }
+  for (size_t i = 0; i < buffers.size(); ++i) {
+    if (!buffers[i] || buffers[i]->device_ != state_) {
+      return make_error(errc::invalid_argument, what + ": buffer " + std::to_string(i) +
+                                                    " is null, empty or from another context");
+    }
+  }
+  if (push_constants.size() != p.options_.push_constant_size) {
+    return make_error(errc::invalid_argument,
+                      what + ": " + std::to_string(push_constants.size()) +
+                          " bytes of push constants, the pipeline declares " +
+                          std::to_string(p.options_.push_constant_size));
+  }
+  for (int i = 0; i < 3; ++i) {
+    if (group_count[i] > state_->limits.maxComputeWorkGroupCount[i]) {
+      return make_error(errc::invalid_argument,
+                        what + ": group_count[" + std::to_string(i) + "] " +
+                            std::to_string(group_count[i]) + " exceeds " +
+                            std::to_string(state_->limits.maxComputeWorkGroupCount[i]));
+    }
+  }
+
+  // The descriptor set is free to rewrite: the previous dispatch has finished.
+  std::vector<VkDescriptorBufferInfo> buffer_infos(buffers.size());
+  std::vector<VkWriteDescriptorSet> writes(buffers.size());
+  for (uint32_t i = 0; i < buffers.size(); ++i) {
+    buffer_infos[i] = {.buffer = buffers[i]->buffer_, .offset = 0, .range = VK_WHOLE_SIZE};
+    writes[i] = {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
+                 .dstSet = p.set_,
+                 .dstBinding = i,
+                 .descriptorCount = 1,
+                 .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                 .pBufferInfo = &buffer_infos[i]};
+  }
+  const VkDevice device = state_->device;
+  vkUpdateDescriptorSets(device, static_cast<uint32_t>(writes.size()), writes.data(), 0, nullptr);
+
+  VkCommandBuffer commands = state_->commands;
+  const VkCommandBufferBeginInfo begin{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  // Begin resets the buffer (the pool allows it), whatever state the last
+  // dispatch left it in.
+  if (VkResult r = vkBeginCommandBuffer(commands, &begin); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkBeginCommandBuffer", what);
+  }
+  vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline_);
+  vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout_, 0, 1, &p.set_, 0,
+                          nullptr);
+  if (!push_constants.empty()) {
+    vkCmdPushConstants(commands, p.layout_, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                       static_cast<uint32_t>(push_constants.size()), push_constants.data());
+  }
+  vkCmdDispatch(commands, group_count[0], group_count[1], group_count[2]);
+  // A fence wait alone does not make shader writes visible to the host; this
+  // barrier does. (Host writes before the submit need nothing: vkQueueSubmit
+  // makes coherent host writes visible to the device.)
+  const VkMemoryBarrier to_host{.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+                                .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT,
+                                .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
+  vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
+                       0, 1, &to_host, 0, nullptr, 0, nullptr);
+  if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkEndCommandBuffer", what);
+  }
+
+  if (VkResult r = vkResetFences(device, 1, &state_->done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkResetFences", what);
+  }
+  const VkSubmitInfo submit{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                            .commandBufferCount = 1,
+                            .pCommandBuffers = &commands};
+  if (VkResult r = vkQueueSubmit(state_->queue, 1, &submit, state_->done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkQueueSubmit", what);
+  }
+  // No timeout: a hung device comes back as VK_ERROR_DEVICE_LOST once the
+  // driver resets it, and a wait that gave up would leave the command buffer
+  // in flight, unusable for the next dispatch.
+  if (VkResult r = vkWaitForFences(device, 1, &state_->done, VK_TRUE, UINT64_MAX);
+      r != VK_SUCCESS) {
+    return make_vk_error(r, "vkWaitForFences", what);
+  }
+  return success();
+}
+
+}  // namespace triage::vulkan

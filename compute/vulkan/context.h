@@ -1,0 +1,195 @@
+// context.h: one Vulkan device to run the embedded compute shaders on, with
+// just what a kernel needs: host-visible storage buffers, compute pipelines,
+// and a dispatch that waits for the result.
+//
+//   auto ctx = triage::vulkan::context::create({.allow_cpu = true});
+//   if (!ctx) return use_cpu_kernels(ctx.error());  // no_loader, no_device, ...
+//   auto& gpu = ctx.value();
+//   auto a = gpu.create_buffer(n * sizeof(float));  // also b, c
+//   a.value().as<float>()[0] = 1.0f;
+//   auto add = gpu.create_pipeline(*triage::shaders::find("add_f32"),
+//                                  {.binding_count = 3, .push_constant_size = 4});
+//   const triage::vulkan::buffer* bindings[] = {&a.value(), &b.value(), &c.value()};
+//   uint32_t count = n;
+//   gpu.dispatch(add.value(), bindings, std::as_bytes(std::span(&count, 1)),
+//                {triage::vulkan::div_ceil(n, 64), 1, 1});
+//
+// Device choice: discrete GPU > integrated > virtual > other; a CPU-type
+// device (Mesa's lavapipe, SwiftShader) only when allowed or named, because
+// the CPU kernels beat it. TRIAGE_VULKAN_DEVICE names a device by index or
+// name. Buffers and pipelines keep their device alive, so they may outlive
+// the context that made them. Not thread-safe: one context per thread.
+#pragma once
+
+#include <vulkan/vulkan_core.h>
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "compute/shaders/spirv.h"
+#include "compute/vulkan/errc.h"
+
+namespace triage::vulkan {
+
+enum class device_type { other, integrated_gpu, discrete_gpu, virtual_gpu, cpu };
+
+// "discrete_gpu", "cpu", ...
+std::string_view to_string(device_type type);
+
+// "1.3.230" from a VK_MAKE_API_VERSION value.
+std::string version_string(uint32_t api_version);
+
+// What `triage devices` shows and what batch sizing needs to know.
+struct device_info {
+  uint32_t index = 0;  // position in list_devices(), usable in TRIAGE_VULKAN_DEVICE
+  std::string name;    // e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"
+  device_type type = device_type::other;
+  uint32_t api_version = 0;               // highest the device supports; see version_string()
+  uint32_t subgroup_size = 0;             // invocations per subgroup (lavapipe: 8)
+  uint64_t max_storage_buffer_range = 0;  // bytes one storage buffer binding may span
+  uint64_t device_local_bytes = 0;        // size of the largest device-local memory heap
+  // Features for quantized and half-precision kernels; false on devices below
+  // Vulkan 1.2, which this runtime does not use anyway.
+  bool shader_float16 = false;        // float16_t arithmetic in shaders
+  bool shader_int8 = false;           // int8_t arithmetic in shaders
+  bool storage_buffer_8bit = false;   // 8-bit loads/stores in storage buffers
+  bool storage_buffer_16bit = false;  // 16-bit loads/stores in storage buffers
+};
+
+// Every device the Vulkan loader reports, in its order (the order indices
+// refer to), whether or not a context would choose it.
+result<std::vector<device_info>> list_devices();
+
+struct context_options {
+  // Whether a CPU-type device may be chosen when no GPU is present. Tests
+  // turn it on to run the shaders on lavapipe.
+  // Default: false.
+  bool allow_cpu = false;
+  // The device to use: an index from list_devices() ("1") or a
+  // case-insensitive substring of its name ("llvmpipe"). A named device is
+  // used whatever its type. Empty: the environment variable
+  // TRIAGE_VULKAN_DEVICE if set and not empty, else the best device.
+  // Default: "".
+  std::string device = {};
+};
+
+// Number of workgroups of `group_size` that cover `count` items.
+constexpr uint32_t div_ceil(uint32_t count, uint32_t group_size) {
+  return (count + group_size - 1) / group_size;
+}
+
+namespace detail {
+struct device_state;  // the VkInstance/VkDevice and their queue, shared by all objects below
+}
+
+// A storage buffer in host-visible, host-coherent memory, mapped for its
+// whole life: the host writes inputs and reads outputs in place.
+class buffer {
+ public:
+  buffer() = default;
+  buffer(buffer&& other) noexcept;
+  buffer& operator=(buffer&& other) noexcept;
+  ~buffer();
+
+  size_t size() const { return size_; }  // bytes
+  std::span<std::byte> bytes() { return {static_cast<std::byte*>(mapped_), size_}; }
+  std::span<const std::byte> bytes() const {
+    return {static_cast<const std::byte*>(mapped_), size_};
+  }
+  // The contents as an array of T (trivially copyable), rounded down to whole elements.
+  template <class T>
+  std::span<T> as() {
+    return {static_cast<T*>(mapped_), size_ / sizeof(T)};
+  }
+
+ private:
+  friend class context;
+  void release();
+
+  std::shared_ptr<detail::device_state> device_;
+  VkBuffer buffer_ = VK_NULL_HANDLE;
+  VkDeviceMemory memory_ = VK_NULL_HANDLE;
+  void* mapped_ = nullptr;
+  size_t size_ = 0;
+};
+
+struct pipeline_options {
+  // Storage buffers the shader declares, at bindings 0 .. binding_count-1 of set 0.
+  uint32_t binding_count = 0;
+  // Bytes of push constants the shader declares; a multiple of 4, at most the
+  // device's maxPushConstantsSize (128 or more).
+  // Default: 0.
+  uint32_t push_constant_size = 0;
+  // Workgroup size, given to the shader as specialization constants 0, 1, 2
+  // (see compute/shaders/common.glsl); within the device's limits.
+  // Default: {64, 1, 1}.
+  std::array<uint32_t, 3> workgroup_size = {64, 1, 1};
+};
+
+// A compute pipeline for one embedded shader, with the descriptor set its
+// dispatches bind buffers through.
+class pipeline {
+ public:
+  pipeline() = default;
+  pipeline(pipeline&& other) noexcept;
+  pipeline& operator=(pipeline&& other) noexcept;
+  ~pipeline();
+
+  std::string_view name() const { return name_; }  // the shader's name
+  const pipeline_options& options() const { return options_; }
+
+ private:
+  friend class context;
+  void release();
+
+  std::shared_ptr<detail::device_state> device_;
+  std::string_view name_;  // points into the embedded shader table
+  pipeline_options options_;
+  VkDescriptorSetLayout set_layout_ = VK_NULL_HANDLE;
+  VkPipelineLayout layout_ = VK_NULL_HANDLE;
+  VkPipeline pipeline_ = VK_NULL_HANDLE;
+  // One set per pipeline is enough while dispatch() waits for completion.
+  VkDescriptorPool pool_ = VK_NULL_HANDLE;
+  VkDescriptorSet set_ = VK_NULL_HANDLE;
+};
+
+class context {
+ public:
+  // Opens the device chosen by `options` (see context_options). Errors:
+  // no_loader, no_device (message lists the devices seen), missing_feature.
+  static result<context> create(const context_options& options = {});
+
+  context(context&&) noexcept = default;
+  context& operator=(context&&) noexcept = default;
+  ~context();
+
+  const device_info& device() const { return info_; }
+
+  // A buffer of `bytes` (1 .. device().max_storage_buffer_range), zero-filled.
+  result<buffer> create_buffer(size_t bytes);
+
+  // A pipeline running `shader`'s main() with the layout in `options`.
+  result<pipeline> create_pipeline(const shaders::spirv& shader, const pipeline_options& options);
+
+  // Runs `p` over `group_count` workgroups with buffers[i] bound at binding i
+  // and `push_constants` (exactly options().push_constant_size bytes), and
+  // waits until its writes are visible to the host.
+  result<void> dispatch(const pipeline& p, std::span<const buffer* const> buffers,
+                        std::span<const std::byte> push_constants,
+                        std::array<uint32_t, 3> group_count);
+
+ private:
+  context() = default;
+
+  std::shared_ptr<detail::device_state> state_;
+  device_info info_;
+};
+
+}  // namespace triage::vulkan
