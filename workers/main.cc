@@ -1,0 +1,70 @@
+// triage: one binary, one subcommand per job. See README.md.
+#include <cstdio>
+#include <iostream>
+#include <iterator>
+#include <string>
+
+#include <CLI/CLI.hpp>
+
+#include "ops/logging.h"
+#include "schemas/codec.h"
+#include "workers/commands.h"
+
+namespace {
+
+struct planned {
+  const char* name;
+  const char* what;
+  int issue;
+};
+
+// Subcommands whose implementation has not landed yet. Each says so plainly
+// and exits 2, so scripts cannot mistake it for success.
+constexpr planned not_built_yet[] = {
+    {"tokenize", "print token ids of text read from stdin", 3},
+    {"generate", "greedy text generation from a prompt", 3},
+    {"embed", "pooled hidden states of tickets", 3},
+    {"bench", "inference throughput and latency against llama.cpp", 3},
+    {"train", "train classifier heads and calibrate an adapter", 4},
+    {"classify", "classify tickets from a file into JSONL", 4},
+    {"worker", "consume tickets from Kafka, classify, route, escalate", 5},
+    {"topics", "create the topics of a topology", 5},
+    {"demo", "the embedded default: mock broker, sample tickets, CPU worker", 5},
+    {"state", "escalation rate, drift and accuracy from the state store", 7},
+    {"retrain", "train and evaluate a candidate adapter from corrections", 7},
+    {"replay", "replay files or Kafka ranges through the pipeline and report", 8},
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"triage: route support tickets with small language models"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string(TRIAGE_VERSION));
+  bool json_logs = false;
+  app.add_flag("--json-logs", json_logs, "structured JSON logs on stderr");
+
+  auto* decode = app.add_subcommand(
+      "decode", "decode ticket records (protobuf or JSON, one file each) and print them as JSON");
+  std::vector<std::string> files;
+  decode->add_option("files", files, "record files; '-' reads one record from stdin")->required();
+  decode->callback([&] { std::exit(triage::workers::run_decode(files)); });
+
+  auto* devices = app.add_subcommand("devices", "list the compute devices found, with features");
+  devices->callback([&] { std::exit(triage::workers::run_devices()); });
+
+  for (const auto& p : not_built_yet) {
+    auto* sub = app.add_subcommand(p.name, std::string(p.what) + " [not built yet]");
+    sub->allow_extras();
+    sub->callback([p] {
+      std::fprintf(stderr,
+                   "triage %s: not built yet. It will %s; tracked in issue #%d.\n",
+                   p.name, p.what, p.issue);
+      std::exit(2);
+    });
+  }
+
+  app.parse_complete_callback([&] { triage::ops::init_logging({.json = json_logs}); });
+  CLI11_PARSE(app, argc, argv);
+  return 0;
+}
