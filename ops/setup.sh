@@ -29,7 +29,7 @@ packages=(
   libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev
   libgtest-dev libgmock-dev googletest
-  libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev
+  libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libssl-dev
   openjdk-17-jre-headless maven
 )
 if [ "${TRIAGE_SKIP_APT:-0}" != 1 ]; then
