@@ -90,6 +90,58 @@ section::handler int_field(int& out, int lo, int hi) {
   };
 }
 
+section::handler double_field(double& out, double lo, double hi) {
+  return [&out, lo, hi](const YAML::Node& n, const std::string& at) -> result<void> {
+    double v = 0;
+    if (!n.IsScalar() || !YAML::convert<double>::decode(n, v)) {
+      return make_error(errc::bad_value, at + ": expected a number");
+    }
+    if (v < lo || v > hi) {
+      return make_error(errc::bad_value, at + ": must be in [" + std::to_string(lo) + ", " +
+                                             std::to_string(hi) + "], got " + n.as<std::string>());
+    }
+    out = v;
+    return success();
+  };
+}
+
+section::handler bool_field(bool& out) {
+  return [&out](const YAML::Node& n, const std::string& at) -> result<void> {
+    bool v = false;
+    if (!n.IsScalar() || !YAML::convert<bool>::decode(n, v)) {
+      return make_error(errc::bad_value, at + ": expected true or false");
+    }
+    out = v;
+    return success();
+  };
+}
+
+section::handler string_list_field(std::vector<std::string>& out) {
+  return [&out](const YAML::Node& n, const std::string& at) -> result<void> {
+    if (!n.IsSequence()) return make_error(errc::bad_value, at + ": expected a list of strings");
+    out.clear();
+    for (const auto& item : n) {
+      if (!item.IsScalar()) return make_error(errc::bad_value, at + ": expected a list of strings");
+      out.push_back(item.as<std::string>());
+    }
+    return success();
+  };
+}
+
+section::handler string_map_field(std::map<std::string, std::string>& out) {
+  return [&out](const YAML::Node& n, const std::string& at) -> result<void> {
+    if (!n.IsMap()) return make_error(errc::bad_value, at + ": expected a mapping");
+    out.clear();
+    for (const auto& kv : n) {
+      if (!kv.second.IsScalar()) {
+        return make_error(errc::bad_value, at + "." + kv.first.as<std::string>() + ": expected a scalar");
+      }
+      out[kv.first.as<std::string>()] = kv.second.as<std::string>();
+    }
+    return success();
+  };
+}
+
 }  // namespace
 
 const std::error_category& topology_category() {
@@ -107,6 +159,8 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
   }
   config cfg;
   auto& t = cfg.topics;
+  auto& r = cfg.routing;
+  auto& w = cfg.worker;
   section top(root, source, "");
   auto ok = top.visit({
       {"kafka",
@@ -132,6 +186,42 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"corrections", string_field(t.corrections)},
              {"partitions", int_field(t.partitions, 1, 10000)},
              {"replication_factor", int_field(t.replication_factor, 1, 16)},
+         });
+       }},
+      {"routing",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "routing.").visit({
+             {"min_confidence",
+              [&](const YAML::Node& v, const std::string& at) -> result<void> {
+                if (v.IsScalar() && v.as<std::string>() == "adapter") {
+                  r.min_confidence = -1;
+                  return success();
+                }
+                return double_field(r.min_confidence, 0.0, 1.0)(v, at);
+              }},
+             {"always_escalate", string_list_field(r.always_escalate)},
+             {"queues", string_map_field(r.queues)},
+             {"escalate_truncated", bool_field(r.escalate_truncated)},
+         });
+       }},
+      {"worker",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "worker.").visit({
+             {"group_id", string_field(w.group_id)},
+             {"delivery",
+              [&](const YAML::Node& v, const std::string& at) -> result<void> {
+                const std::string s = v.IsScalar() ? v.as<std::string>() : "";
+                if (s == "exactly_once") w.delivery = delivery_mode::exactly_once;
+                else if (s == "at_least_once") w.delivery = delivery_mode::at_least_once;
+                else return make_error(errc::bad_value, at + ": expected exactly_once or at_least_once");
+                return success();
+              }},
+             {"transactional_id_prefix", string_field(w.transactional_id_prefix)},
+             {"batch_max_tickets", int_field(w.batch_max_tickets, 1, 4096)},
+             {"batch_max_tokens", int_field(w.batch_max_tokens, 64, 1048576)},
+             {"batch_max_wait_ms", int_field(w.batch_max_wait_ms, 0, 60000)},
+             {"shutdown_timeout_ms", int_field(w.shutdown_timeout_ms, 100, 600000)},
+             {"max_text_bytes", int_field(w.max_text_bytes, 1, 64 * 1024 * 1024)},
          });
        }},
   });

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "base/result.h"
 
@@ -52,9 +53,54 @@ struct kafka_options {
   std::map<std::string, std::string> settings{{"bootstrap.servers", "127.0.0.1:9092"}};
 };
 
+struct routing_options {
+  // Lowest calibrated confidence routed without escalation. Negative: use the
+  // threshold stored in the adapter (chosen from data for its target
+  // accuracy). Default: -1. Bounds: -1, or 0..1.
+  double min_confidence = -1;
+  // Categories always escalated whatever the confidence (legal, disputes).
+  // Default: [disputes].
+  std::vector<std::string> always_escalate{"disputes"};
+  // Queue per category; a category not listed goes to the queue of its own
+  // name. The routed topic is topics.routed_prefix + queue. Default: {}.
+  std::map<std::string, std::string> queues = {};
+  // Escalate tickets cut to the token budget. Default: false (flagged only).
+  bool escalate_truncated = false;
+};
+
+enum class delivery_mode { exactly_once, at_least_once };
+
+struct worker_options {
+  // Consumer group shared by all workers of a deployment. Default: "triage".
+  std::string group_id = "triage";
+  // exactly_once: outputs and input offsets in one Kafka transaction.
+  // at_least_once: idempotent producer, offsets committed after outputs are
+  // acknowledged. Default: exactly_once.
+  delivery_mode delivery = delivery_mode::exactly_once;
+  // Prefix of the transactional ids; instance i of a worker uses
+  // "<prefix>-<worker_id>-<i>", stable across restarts so a restarted worker
+  // fences its predecessor. Default: "triage".
+  std::string transactional_id_prefix = "triage";
+  // Most tickets in one inference batch. Default: 32. Bounds: 1..4096.
+  int batch_max_tickets = 32;
+  // Most prompt tokens in one batch (the sum over its tickets). Default: 8192.
+  // Bounds: 64..1048576.
+  int batch_max_tokens = 8192;
+  // Longest a ticket waits for its batch to fill. Default: 50 ms. Bounds: 0..60000.
+  int batch_max_wait_ms = 50;
+  // Longest a graceful shutdown (SIGTERM) may take before the transaction in
+  // flight is aborted. Default: 10000 ms. Bounds: 100..600000.
+  int shutdown_timeout_ms = 10000;
+  // Largest subject + body accepted before a record is dead-lettered as
+  // oversized. Default: 262144. Bounds: 1..67108864.
+  int max_text_bytes = 256 * 1024;
+};
+
 struct config {
   kafka_options kafka;
   topics_options topics;
+  routing_options routing;
+  worker_options worker;
 };
 
 // `source` names the text in errors (a file name).

@@ -75,6 +75,44 @@ TEST(parse_config, out_of_bounds_and_wrong_types) {
   EXPECT_EQ(r.error().code, errc::bad_value);
 }
 
+TEST(parse_config, routing_and_worker_sections) {
+  auto r = parse_config(R"(
+routing:
+  min_confidence: 0.9
+  always_escalate: [disputes, security]
+  queues: {cards: card-team}
+  escalate_truncated: true
+worker:
+  delivery: at_least_once
+  batch_max_tickets: 8
+)", "rw.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  const auto& c = r.value();
+  EXPECT_DOUBLE_EQ(c.routing.min_confidence, 0.9);
+  EXPECT_EQ(c.routing.always_escalate, (std::vector<std::string>{"disputes", "security"}));
+  EXPECT_EQ(c.routing.queues.at("cards"), "card-team");
+  EXPECT_TRUE(c.routing.escalate_truncated);
+  EXPECT_EQ(c.worker.delivery, delivery_mode::at_least_once);
+  EXPECT_EQ(c.worker.batch_max_tickets, 8);
+  EXPECT_EQ(c.worker.group_id, "triage");  // default kept
+
+  auto a = parse_config("routing:\n  min_confidence: adapter\n", "a.yaml");
+  ASSERT_TRUE(a) << a.error().message;
+  EXPECT_LT(a.value().routing.min_confidence, 0);
+
+  auto bad = parse_config("routing:\n  min_confidence: 1.5\n", "b.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("b.yaml:2: routing.min_confidence: must be in [0"),
+            std::string::npos) << bad.error().message;
+  bad = parse_config("worker:\n  delivery: at_most_once\n", "d.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("worker.delivery: expected exactly_once or at_least_once"),
+            std::string::npos) << bad.error().message;
+  bad = parse_config("routing:\n  always_escalate: disputes\n", "l.yaml");
+  ASSERT_FALSE(bad);
+  EXPECT_NE(bad.error().message.find("expected a list"), std::string::npos);
+}
+
 TEST(parse_config, bad_yaml_and_missing_file) {
   auto r = parse_config("topics: {tickets: [\n", "broken.yaml");
   ASSERT_FALSE(r);
