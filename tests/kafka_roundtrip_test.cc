@@ -3,8 +3,6 @@
 // byte, malformed records are recognised as such, and transactions work
 // (aborted records stay invisible to read_committed consumers), which
 // librdkafka's mock cluster cannot show.
-#include <librdkafka/rdkafka.h>
-
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -16,27 +14,17 @@
 #include <gtest/gtest.h>
 
 #include "schemas/codec.h"
+#include "tests/kafka_test_util.h"
 #include "workers/kafka_conf.h"
+#include "workers/topics.h"
 
 namespace triage {
 namespace {
 
 using namespace std::chrono_literals;
 
-std::string bootstrap() {
-  if (const char* b = std::getenv("TRIAGE_KAFKA_BOOTSTRAP"); b && *b) return b;
-  const char* dir = std::getenv("TRIAGE_KAFKA_DIR");
-  if (!dir) return {};
-  std::ifstream in(std::string(dir) + "/bootstrap");
-  std::string address;
-  in >> address;
-  return address;
-}
-
-std::string unique_name(const std::string& prefix) {
-  std::random_device rd;
-  return prefix + "-" + std::to_string(rd() % 1000000000u);
-}
+using testing::bootstrap;
+using testing::unique_name;
 
 class kafka_roundtrip : public ::testing::Test {
  protected:
@@ -50,78 +38,28 @@ class kafka_roundtrip : public ::testing::Test {
 
   // Creates `topic` with `partitions` partitions through the Admin API.
   void create_topic(const std::string& topic, int partitions) {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    ASSERT_EQ(rd_kafka_conf_set(conf, "bootstrap.servers", servers_.c_str(), err, sizeof err),
-              RD_KAFKA_CONF_OK);
-    rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    ASSERT_NE(rk, nullptr) << err;
-    rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), partitions, 1, err, sizeof err);
-    rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
-    rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
-    rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
-    ASSERT_NE(ev, nullptr) << "CreateTopics timed out";
-    const auto* res = rd_kafka_event_CreateTopics_result(ev);
-    size_t n = 0;
-    const rd_kafka_topic_result_t** topics = rd_kafka_CreateTopics_result_topics(res, &n);
-    ASSERT_EQ(n, 1u);
-    EXPECT_EQ(rd_kafka_topic_result_error(topics[0]), RD_KAFKA_RESP_ERR_NO_ERROR)
-        << rd_kafka_topic_result_error_string(topics[0]);
-    rd_kafka_event_destroy(ev);
-    rd_kafka_queue_destroy(q);
-    rd_kafka_NewTopic_destroy(nt);
-    rd_kafka_destroy(rk);
+    topology::config cfg;
+    cfg.kafka.settings = base();
+    cfg.topics.partitions = partitions;
+    auto ok = workers::create_topics(cfg, {topic});
+    ASSERT_TRUE(ok) << ok.error().message;
   }
 
   std::unique_ptr<RdKafka::Producer> producer(const workers::settings_map& extra) {
-    auto conf = workers::make_conf(base(), extra);
-    EXPECT_TRUE(conf) << conf.error().message;
-    std::string err;
-    std::unique_ptr<RdKafka::Producer> p(RdKafka::Producer::create(conf.value().get(), err));
-    EXPECT_TRUE(p) << err;
-    return p;
+    workers::settings_map settings = base();
+    settings.insert(extra.begin(), extra.end());
+    return testing::make_producer(settings);
   }
 
   void produce(RdKafka::Producer& p, const std::string& topic, const std::string& key,
                const std::string& value) {
-    RdKafka::ErrorCode rc;
-    while ((rc = p.produce(topic, RdKafka::Topic::PARTITION_UA, RdKafka::Producer::RK_MSG_COPY,
-                           const_cast<char*>(value.data()), value.size(), key.data(), key.size(),
-                           0, nullptr)) == RdKafka::ERR__QUEUE_FULL) {
-      p.poll(100);
-    }
-    ASSERT_EQ(rc, RdKafka::ERR_NO_ERROR) << RdKafka::err2str(rc);
+    testing::produce(p, topic, key, value);
   }
 
-  // Reads `topic` from the start with read_committed until `expected` records
-  // arrived or 60 s passed; returns value by key.
+  // Value by key, read back with read_committed.
   std::multimap<std::string, std::string> consume_all(const std::string& topic, size_t expected) {
-    auto conf = workers::make_conf(base(), {{"group.id", unique_name("g")},
-                                            {"auto.offset.reset", "earliest"},
-                                            {"isolation.level", "read_committed"},
-                                            {"enable.auto.commit", "false"}});
-    EXPECT_TRUE(conf) << conf.error().message;
-    std::string err;
-    std::unique_ptr<RdKafka::KafkaConsumer> c(
-        RdKafka::KafkaConsumer::create(conf.value().get(), err));
-    EXPECT_TRUE(c) << err;
     std::multimap<std::string, std::string> out;
-    if (!c) return out;
-    c->subscribe({topic});
-    const auto deadline = std::chrono::steady_clock::now() + 60s;
-    // Keep reading a little past `expected`, so duplicates would show.
-    auto quiet_until = std::chrono::steady_clock::time_point::max();
-    while (std::chrono::steady_clock::now() < std::min(deadline, quiet_until)) {
-      std::unique_ptr<RdKafka::Message> m(c->consume(200));
-      if (m->err() == RdKafka::ERR_NO_ERROR) {
-        out.emplace(m->key() ? *m->key() : "",
-                    std::string(static_cast<const char*>(m->payload()), m->len()));
-        if (out.size() == expected) quiet_until = std::chrono::steady_clock::now() + 2s;
-      } else if (m->err() != RdKafka::ERR__TIMED_OUT && m->err() != RdKafka::ERR__PARTITION_EOF) {
-        ADD_FAILURE() << "consume: " << m->errstr();
-      }
-    }
-    c->close();
+    for (auto& r : testing::consume_all(servers_, {topic}, expected)) out.emplace(r.key, r.value);
     return out;
   }
 

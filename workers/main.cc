@@ -9,6 +9,7 @@
 #include "ops/logging.h"
 #include "schemas/codec.h"
 #include "workers/commands.h"
+#include "workers/run_cmds.h"
 
 namespace {
 
@@ -27,9 +28,6 @@ constexpr planned not_built_yet[] = {
     {"bench", "inference throughput and latency against llama.cpp", 3},
     {"train", "train classifier heads and calibrate an adapter", 4},
     {"classify", "classify tickets from a file into JSONL", 4},
-    {"worker", "consume tickets from Kafka, classify, route, escalate", 5},
-    {"topics", "create the topics of a topology", 5},
-    {"demo", "the embedded default: mock broker, sample tickets, CPU worker", 5},
     {"state", "escalation rate, drift and accuracy from the state store", 7},
     {"retrain", "train and evaluate a candidate adapter from corrections", 7},
     {"replay", "replay files or Kafka ranges through the pipeline and report", 8},
@@ -52,6 +50,38 @@ int main(int argc, char** argv) {
 
   auto* devices = app.add_subcommand("devices", "list the compute devices found, with features");
   devices->callback([&] { std::exit(triage::workers::run_devices()); });
+
+  triage::workers::worker_args wargs;
+  auto* worker = app.add_subcommand(
+      "worker", "consume tickets from Kafka, classify, route, escalate, dead-letter");
+  worker->add_option("--config", wargs.config, "topology config (YAML)")->capture_default_str();
+  worker->add_option("--backend", wargs.backend, "classifier backend: null (cpu, vulkan: issue #4)")
+      ->capture_default_str();
+  worker->add_option("--taxonomy", wargs.taxonomy, "taxonomy CSV (categories for the null backend)")
+      ->capture_default_str();
+  worker->add_option("--worker-id", wargs.worker_id,
+                     "stable id of this worker (transactional ids); default: host name");
+  worker->add_option("--set", wargs.settings, "extra Kafka setting key=value (repeatable)");
+  worker->add_option("--max-records", wargs.max_records, "stop after this many records");
+  worker->add_option("--idle-exit-ms", wargs.idle_exit_ms, "stop when no record came for this long");
+  worker->callback([&] { std::exit(triage::workers::run_worker(wargs)); });
+
+  triage::workers::topics_args targs;
+  auto* topics = app.add_subcommand("topics", "manage the topics of a topology");
+  topics->require_subcommand(1);
+  auto* create = topics->add_subcommand("create", "create the topics the topology needs");
+  create->add_option("--config", targs.config, "topology config (YAML)")->capture_default_str();
+  create->add_option("--taxonomy", targs.taxonomy, "taxonomy CSV (one routed topic per queue)")
+      ->capture_default_str();
+  create->add_option("--set", targs.settings, "extra Kafka setting key=value (repeatable)");
+  create->callback([&] { std::exit(triage::workers::run_topics_create(targs)); });
+
+  triage::workers::demo_args dargs;
+  auto* demo = app.add_subcommand(
+      "demo", "the embedded default: in-process mock Kafka, sample tickets, one worker");
+  demo->add_option("--tickets", dargs.tickets, "JSONL tickets to publish")->capture_default_str();
+  demo->add_option("--taxonomy", dargs.taxonomy, "taxonomy CSV")->capture_default_str();
+  demo->callback([&] { std::exit(triage::workers::run_demo(dargs)); });
 
   for (const auto& p : not_built_yet) {
     auto* sub = app.add_subcommand(p.name, std::string(p.what) + " [not built yet]");

@@ -1,0 +1,247 @@
+// The worker against a real Kafka broker, exactly-once: every input record
+// comes out exactly once across the routed topics, the escalation topic and
+// the dead-letter topic (read_committed), also when a second worker joins
+// mid-stream and when a worker process is killed with SIGKILL and restarted.
+// The classifier is the null backend: this tests the Kafka side.
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/kafka_test_util.h"
+#include "workers/topics.h"
+#include "workers/worker.h"
+
+namespace triage {
+namespace {
+
+using namespace std::chrono_literals;
+const std::vector<std::string> categories{"cards", "payments", "disputes", "account"};
+
+class worker_e2e : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    servers_ = testing::bootstrap();
+    ASSERT_FALSE(servers_.empty())
+        << "no broker: run under ctest (kafka_broker fixture) or set TRIAGE_KAFKA_BOOTSTRAP";
+    const std::string p = testing::unique_name("e2e");
+    cfg_.kafka.settings = {{"bootstrap.servers", servers_}};
+    cfg_.topics.tickets = p + ".tickets";
+    cfg_.topics.escalations = p + ".escalations";
+    cfg_.topics.dead_letter = p + ".dlq";
+    cfg_.topics.corrections = p + ".corrections";
+    cfg_.topics.routed_prefix = p + ".routed.";
+    cfg_.topics.partitions = 4;
+    cfg_.worker.group_id = p + "-group";
+    cfg_.worker.transactional_id_prefix = p;
+    cfg_.worker.batch_max_tickets = 16;
+    cfg_.worker.batch_max_wait_ms = 10;
+    auto ok = workers::create_topics(cfg_, workers::topic_names(cfg_, categories));
+    ASSERT_TRUE(ok) << ok.error().message;
+  }
+
+  // n tickets, every 50th of them malformed; returns how many are malformed.
+  int produce_tickets(int first, int n) {
+    auto p = testing::make_producer({{"bootstrap.servers", servers_}, {"enable.idempotence", "true"}});
+    int bad = 0;
+    for (int i = first; i < first + n; ++i) {
+      std::string value;
+      if (i % 50 == 49) {
+        value = R"({"id": "broken)";
+        ++bad;
+      } else {
+        v1::TicketEvent t;
+        t.set_id("T-" + std::to_string(i));
+        t.set_body("ticket number " + std::to_string(i) + ": my card payment failed");
+        value = t.SerializeAsString();
+      }
+      testing::produce(*p, cfg_.topics.tickets, "k" + std::to_string(i), value);
+    }
+    EXPECT_EQ(p->flush(30000), RdKafka::ERR_NO_ERROR);
+    return bad;
+  }
+
+  std::vector<std::string> output_topics() const {
+    auto names = workers::topic_names(cfg_, categories);
+    names.erase(names.begin());  // the input
+    return names;
+  }
+
+  // Reads every output topic and checks that each input offset appears once.
+  void expect_exactly_once(size_t n_inputs, size_t n_malformed) {
+    const auto records = testing::consume_all(servers_, output_topics(), n_inputs, 120s);
+    std::map<std::pair<int32_t, int64_t>, int> seen;
+    size_t dead = 0;
+    for (const auto& r : records) {
+      v1::SourceOffset src;
+      if (r.topic == cfg_.topics.dead_letter) {
+        v1::DeadLetter dl;
+        ASSERT_TRUE(dl.ParseFromString(r.value));
+        EXPECT_EQ(dl.reason(), "bad_json");
+        src = dl.source();
+        ++dead;
+      } else if (r.topic == cfg_.topics.escalations) {
+        v1::Escalation e;
+        ASSERT_TRUE(e.ParseFromString(r.value));
+        EXPECT_EQ(e.draft().category(), "disputes");  // the null backend is always confident
+        src = e.source();
+      } else {
+        v1::RoutedTicket t;
+        ASSERT_TRUE(t.ParseFromString(r.value));
+        EXPECT_EQ(r.topic, cfg_.topics.routed_prefix + t.queue());
+        src = t.source();
+      }
+      EXPECT_EQ(src.topic(), cfg_.topics.tickets);
+      ++seen[{src.partition(), src.offset()}];
+    }
+    size_t dups = 0;
+    for (const auto& [where, count] : seen) dups += count > 1;
+    EXPECT_EQ(dups, 0u) << "input records produced more than once";
+    EXPECT_EQ(seen.size(), n_inputs) << "input records missing from the outputs";
+    EXPECT_EQ(records.size(), n_inputs);
+    EXPECT_EQ(dead, n_malformed);
+  }
+
+  std::string servers_;
+  topology::config cfg_;
+};
+
+TEST_F(worker_e2e, every_ticket_exactly_once_and_malformed_records_dead_lettered) {
+  const int n = 600;
+  const int bad = produce_tickets(0, n);
+  workers::null_backend model(categories);
+  auto w = workers::kafka_worker::create(cfg_, model, {.worker_id = "solo", .max_records = n});
+  ASSERT_TRUE(w) << w.error().message;
+  std::atomic<bool> stop{false};
+  auto done = w.value()->run(stop);
+  ASSERT_TRUE(done) << done.error().message;
+  const auto& s = w.value()->stats();
+  EXPECT_EQ(s.consumed, static_cast<uint64_t>(n));
+  EXPECT_EQ(s.dead_lettered, static_cast<uint64_t>(bad));
+  EXPECT_EQ(s.routed + s.escalated + s.dead_lettered, static_cast<uint64_t>(n));
+  expect_exactly_once(n, bad);
+}
+
+TEST_F(worker_e2e, second_worker_joining_mid_stream_takes_partitions_without_loss) {
+  int bad = produce_tickets(0, 1500);
+  workers::null_backend m1(categories), m2(categories);
+  std::atomic<bool> stop{false};
+  auto w1 = workers::kafka_worker::create(cfg_, m1, {.worker_id = "first", .idle_exit_ms = 8000});
+  ASSERT_TRUE(w1) << w1.error().message;
+  std::thread t1([&] { EXPECT_TRUE(w1.value()->run(stop)); });
+  // Let the first worker get going, then add load and a second worker.
+  while (w1.value()->stats().consumed == 0) std::this_thread::sleep_for(50ms);
+  auto w2 = workers::kafka_worker::create(cfg_, m2, {.worker_id = "second", .idle_exit_ms = 8000});
+  ASSERT_TRUE(w2) << w2.error().message;
+  std::thread t2([&] { EXPECT_TRUE(w2.value()->run(stop)); });
+  bad += produce_tickets(1500, 1500);
+  t1.join();
+  t2.join();
+  EXPECT_GT(w1.value()->stats().rebalances, 1u);
+  EXPECT_GT(w2.value()->stats().consumed, 0u) << "the second worker never got a partition";
+  expect_exactly_once(3000, bad);
+}
+
+TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) {
+  const char* binary = std::getenv("TRIAGE_BINARY");
+  ASSERT_NE(binary, nullptr) << "TRIAGE_BINARY (the triage executable) is not set";
+  const int n = 4000;
+  const int bad = produce_tickets(0, n);
+
+  // The worker process reads the same topology from a file, with a short
+  // session timeout so the group notices a killed member quickly.
+  const auto dir = std::filesystem::temp_directory_path() / cfg_.worker.group_id;
+  std::filesystem::create_directories(dir);
+  const auto config = dir / "topology.yaml";
+  const auto taxonomy = dir / "taxonomy.csv";
+  {
+    std::ofstream t(taxonomy);
+    t << "intent,category,urgency\n";
+    for (const auto& c : categories) t << "i_" << c << "," << c << ",2\n";
+    std::ofstream f(config);
+    f << "kafka:\n  settings:\n    bootstrap.servers: " << servers_
+      << "\n    session.timeout.ms: 6000\n    heartbeat.interval.ms: 1000\n"
+      << "topics:\n  tickets: " << cfg_.topics.tickets << "\n  escalations: " << cfg_.topics.escalations
+      << "\n  dead_letter: " << cfg_.topics.dead_letter << "\n  routed_prefix: "
+      << cfg_.topics.routed_prefix << "\n  corrections: " << cfg_.topics.corrections
+      << "\nworker:\n  group_id: " << cfg_.worker.group_id << "\n  transactional_id_prefix: "
+      << cfg_.worker.transactional_id_prefix << "\n  batch_max_tickets: 4\n  batch_max_wait_ms: 5\n";
+  }
+  // Starts `triage worker`; returns its pid and the read end of its stderr.
+  auto spawn = [&](const std::vector<std::string>& extra) -> std::pair<pid_t, int> {
+    std::vector<std::string> args{binary,         "worker",   "--config", config.string(),
+                                  "--worker-id",  "w1",       "--taxonomy", taxonomy.string()};
+    args.insert(args.end(), extra.begin(), extra.end());
+    int fds[2];
+    if (pipe(fds) != 0) return {-1, -1};
+    pid_t pid = fork();
+    if (pid == 0) {
+      dup2(fds[1], STDERR_FILENO);
+      close(fds[0]);
+      std::vector<char*> argv;
+      for (auto& a : args) argv.push_back(a.data());
+      argv.push_back(nullptr);
+      execv(binary, argv.data());
+      _exit(127);
+    }
+    close(fds[1]);
+    return {pid, fds[0]};
+  };
+  // Waits until the worker logs that it got partitions (so a kill lands
+  // while it is processing), up to 60 s.
+  auto wait_for_assignment = [](int fd) {
+    std::string log;
+    char buf[4096];
+    const auto deadline = std::chrono::steady_clock::now() + 60s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      pollfd p{fd, POLLIN, 0};
+      if (poll(&p, 1, 200) <= 0) continue;
+      const ssize_t got = read(fd, buf, sizeof buf);
+      if (got <= 0) break;
+      log.append(buf, static_cast<size_t>(got));
+      if (log.find(": assigned ") != std::string::npos) return true;
+    }
+    return false;
+  };
+
+  // Kill the worker three times while it is in the middle of the stream.
+  for (int kill = 0; kill < 3; ++kill) {
+    const auto [pid, fd] = spawn({});
+    ASSERT_GT(pid, 0);
+    ASSERT_TRUE(wait_for_assignment(fd)) << "worker " << kill << " never got partitions";
+    std::this_thread::sleep_for(std::chrono::milliseconds(700 + 600 * kill));
+    ASSERT_EQ(::kill(pid, SIGKILL), 0);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    close(fd);
+    EXPECT_TRUE(WIFSIGNALED(status)) << "the worker exited before it was killed";
+  }
+  // The same worker id again: it fences the dead instance and finishes.
+  const auto [pid, fd] = spawn({"--idle-exit-ms", "10000"});
+  int status = 0;
+  // Drain its log so it never blocks on a full pipe.
+  std::thread drain([fd = fd] {
+    char buf[4096];
+    while (read(fd, buf, sizeof buf) > 0) {
+    }
+  });
+  waitpid(pid, &status, 0);
+  drain.join();
+  close(fd);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::filesystem::remove_all(dir);
+  expect_exactly_once(n, bad);
+}
+
+}  // namespace
+}  // namespace triage

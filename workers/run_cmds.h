@@ -1,0 +1,38 @@
+// run_cmds.h: `triage worker`, `triage topics create` and `triage demo`.
+// Each returns the process exit status (0 ok, 1 failed, 2 bad input).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace triage::workers {
+
+struct worker_args {
+  std::string config = "topology/default.yaml";  // topology config file
+  std::string backend = "null";                  // null (cpu/vulkan with the classifier)
+  std::string taxonomy = "data/banking77/taxonomy.csv";  // categories for the null backend
+  std::string worker_id;                         // default: host name
+  std::vector<std::string> settings;             // extra kafka settings, key=value
+  uint64_t max_records = 0;                      // stop after this many (0: never)
+  int idle_exit_ms = 0;                          // stop when idle this long (0: never)
+};
+
+int run_worker(const worker_args& args);
+
+struct topics_args {
+  std::string config = "topology/default.yaml";
+  std::string taxonomy = "data/banking77/taxonomy.csv";
+  std::vector<std::string> settings;
+};
+
+int run_topics_create(const topics_args& args);
+
+struct demo_args {
+  std::string tickets = "data/demo/tickets.jsonl";
+  std::string taxonomy = "data/banking77/taxonomy.csv";
+};
+
+int run_demo(const demo_args& args);
+
+}  // namespace triage::workers
