@@ -152,9 +152,8 @@ TEST_F(worker_e2e, second_worker_joining_mid_stream_takes_partitions_without_los
 }
 
 TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) {
-  const char* binary = std::getenv("TRIAGE_BINARY");
-  ASSERT_NE(binary, nullptr) << "TRIAGE_BINARY (the triage executable) is not set";
-  const int n = 4000;
+  const std::string binary = TRIAGE_BINARY;  // set by tests/CMakeLists.txt
+  const int n = 2400;
   const int bad = produce_tickets(0, n);
 
   // The worker process reads the same topology from a file, with a short
@@ -174,7 +173,7 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
       << "\n  dead_letter: " << cfg_.topics.dead_letter << "\n  routed_prefix: "
       << cfg_.topics.routed_prefix << "\n  corrections: " << cfg_.topics.corrections
       << "\nworker:\n  group_id: " << cfg_.worker.group_id << "\n  transactional_id_prefix: "
-      << cfg_.worker.transactional_id_prefix << "\n  batch_max_tickets: 4\n  batch_max_wait_ms: 5\n";
+      << cfg_.worker.transactional_id_prefix << "\n  batch_max_tickets: 6\n  batch_max_wait_ms: 5\n";
   }
   // Starts `triage worker`; returns its pid and the read end of its stderr.
   auto spawn = [&](const std::vector<std::string>& extra) -> std::pair<pid_t, int> {
@@ -190,7 +189,7 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
       std::vector<char*> argv;
       for (auto& a : args) argv.push_back(a.data());
       argv.push_back(nullptr);
-      execv(binary, argv.data());
+      execv(binary.c_str(), argv.data());
       _exit(127);
     }
     close(fds[1]);

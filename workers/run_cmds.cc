@@ -204,8 +204,11 @@ int run_demo(const demo_args& args) {
     return 1;
   }
   const auto& s = w.value()->stats();
-  std::cout << "\nprocessed " << s.consumed << " records in " << s.batches << " batches, "
-            << secs << " s including the consumer group join\n";
+  const double busy = std::chrono::duration<double>(s.last_commit - s.first_record).count();
+  std::printf("\nprocessed %llu records in %llu batches: %.2f s from first record to last commit "
+              "(%.0f records/s), %.2f s in all with the consumer group join\n",
+              static_cast<unsigned long long>(s.consumed), static_cast<unsigned long long>(s.batches),
+              busy, busy > 0 ? static_cast<double>(s.consumed) / busy : 0.0, secs);
   std::cout << "  routed:        " << s.routed << "\n  escalated:     " << s.escalated
             << "\n  dead-lettered: " << s.dead_lettered << "\n\nby topic:\n";
   for (const auto& [topic, n] : s.by_topic) std::printf("  %-32s %4llu\n", topic.c_str(), static_cast<unsigned long long>(n));

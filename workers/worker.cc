@@ -180,6 +180,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           // A token estimate from the size; the classifier truncates precisely.
           tokens += static_cast<int>(r.value.size() / 4 + 1);
           if (batch.empty()) deadline = clock::now() + std::chrono::milliseconds(w.batch_max_wait_ms);
+          if (stats.first_record == clock::time_point{}) stats.first_record = clock::now();
           batch.push_back(std::move(r));
           last_record = clock::now();
           break;
@@ -290,6 +291,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       }
     }
     ++stats.batches;
+    stats.last_commit = clock::now();
   }
 
   result<void> run(const std::atomic<bool>& stop) {

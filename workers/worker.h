@@ -23,6 +23,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -45,6 +46,10 @@ struct worker_stats {
   uint64_t rebalances = 0;
   std::map<std::string, uint64_t> by_topic;  // outputs per output topic
   std::map<std::string, uint64_t> by_reason; // escalation and dead-letter reasons
+  // When the first record arrived and the last batch was committed: the
+  // span that throughput is measured over (the group join excluded).
+  std::chrono::steady_clock::time_point first_record{};
+  std::chrono::steady_clock::time_point last_commit{};
 };
 
 class kafka_worker {

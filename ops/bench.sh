@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Benchmarks (programs that print figures; never timed tests).
+#
+#   ops/bench.sh pipeline [args]   worker overhead vs a plain Kafka pass-through,
+#                                  on a broker this script starts and stops
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-}"; shift || true
+case "$what" in
+  pipeline)
+    ops/build.sh >/dev/null
+    dir="$(mktemp -d)"
+    trap 'ops/kafka.sh stop --dir "$dir"' EXIT
+    bootstrap="$(ops/kafka.sh start --dir "$dir")"
+    for delivery in exactly_once at_least_once; do
+      build/workers/pipeline_bench --bootstrap "$bootstrap" --delivery "$delivery" "$@"
+    done
+    ;;
+  *)
+    echo "usage: ops/bench.sh pipeline [args]" >&2
+    exit 2
+    ;;
+esac
