@@ -10,6 +10,7 @@
 #include "schemas/codec.h"
 #include "workers/commands.h"
 #include "workers/run_cmds.h"
+#include "workers/tokenize_cmd.h"
 
 namespace {
 
@@ -22,7 +23,6 @@ struct planned {
 // Subcommands whose implementation has not landed yet. Each says so plainly
 // and exits 2, so scripts cannot mistake it for success.
 constexpr planned not_built_yet[] = {
-    {"tokenize", "print token ids of text read from stdin", 3},
     {"generate", "greedy text generation from a prompt", 3},
     {"embed", "pooled hidden states of tickets", 3},
     {"bench", "inference throughput and latency against llama.cpp", 3},
@@ -50,6 +50,18 @@ int main(int argc, char** argv) {
 
   auto* devices = app.add_subcommand("devices", "list the compute devices found, with features");
   devices->callback([&] { std::exit(triage::workers::run_devices()); });
+
+  std::string tok_model;
+  bool tok_special = false, tok_bos = false;
+  auto* tokenize = app.add_subcommand(
+      "tokenize", "print the token ids of each line of stdin, space-separated, one line each");
+  tokenize->add_option("--model", tok_model,
+                       "GGUF model file (default: $TRIAGE_MODEL, else the one ops/setup.sh installed)");
+  tokenize->add_flag("--special", tok_special, "recognise special tokens such as <|im_start|>");
+  tokenize->add_flag("--bos", tok_bos, "add the model's BOS token where it wants one");
+  tokenize->callback([&] {
+    std::exit(triage::workers::run_tokenize(tok_model, tok_special, tok_bos));
+  });
 
   triage::workers::worker_args wargs;
   auto* worker = app.add_subcommand(
