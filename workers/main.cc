@@ -8,6 +8,7 @@
 
 #include "ops/logging.h"
 #include "schemas/codec.h"
+#include "workers/classify_cmds.h"
 #include "workers/commands.h"
 #include "workers/run_cmds.h"
 #include "workers/tokenize_cmd.h"
@@ -26,8 +27,6 @@ constexpr planned not_built_yet[] = {
     {"generate", "greedy text generation from a prompt", 3},
     {"embed", "pooled hidden states of tickets", 3},
     {"bench", "inference throughput and latency against llama.cpp", 3},
-    {"train", "train classifier heads and calibrate an adapter", 4},
-    {"classify", "classify tickets from a file into JSONL", 4},
     {"state", "escalation rate, drift and accuracy from the state store", 7},
     {"retrain", "train and evaluate a candidate adapter from corrections", 7},
     {"replay", "replay files or Kafka ranges through the pipeline and report", 8},
@@ -63,12 +62,59 @@ int main(int argc, char** argv) {
     std::exit(triage::workers::run_tokenize(tok_model, tok_special, tok_bos));
   });
 
+  triage::workers::train_args tr;
+  auto* train = app.add_subcommand(
+      "train", "fit a classifier head on labelled tickets, calibrate it, write an adapter");
+  train->add_option("--data", tr.data, "labelled tickets CSV (text,intent)")->capture_default_str();
+  train->add_option("--taxonomy", tr.taxonomy, "taxonomy CSV (intent,category,urgency)")->capture_default_str();
+  train->add_option("--out-of-scope", tr.out_of_scope,
+                    "out-of-scope queries CSV (text,split); '' for none")->capture_default_str();
+  train->add_option("--model", tr.model, "base model GGUF (default: the installed one)");
+  train->add_option("--out", tr.out, "adapter file to write")->capture_default_str();
+  train->add_option("--report", tr.report, "JSON report (default: <out>.report.json)");
+  train->add_option("--name", tr.name, "adapter name")->capture_default_str();
+  train->add_option("--prompt", tr.prompt, "prompt template with {text}")->capture_default_str();
+  train->add_option("--layer", tr.layer, "hidden state: -1 final, 0..n_layers a block's output")->capture_default_str();
+  train->add_option("--pooling", tr.pooling, "mean or last")->capture_default_str();
+  train->add_option("--max-tokens", tr.max_tokens, "token budget per ticket")->capture_default_str();
+  train->add_option("--hidden", tr.hidden, "hidden units of the head (0: linear)")->capture_default_str();
+  train->add_option("--epochs", tr.epochs)->capture_default_str();
+  train->add_option("--l2", tr.l2)->capture_default_str();
+  train->add_option("--target-accuracy", tr.target_accuracy,
+                    "accuracy auto-routed tickets must reach")->capture_default_str();
+  train->add_option("--calibration", tr.calibration, "share held out for calibration")->capture_default_str();
+  train->add_option("--test", tr.test, "share held out for the final test")->capture_default_str();
+  train->add_option("--seed", tr.seed)->capture_default_str();
+  train->add_option("--always-escalate", tr.always_escalate, "categories always escalated")->capture_default_str();
+  train->add_option("--cache", tr.cache, "feature cache directory (default ~/.cache/triage/features)");
+  train->add_option("--threads", tr.threads, "0: one per hardware thread")->capture_default_str();
+  train->add_option("--batch", tr.batch, "tickets per forward pass")->capture_default_str();
+  train->callback([&] {
+    for (int i = 0; i < argc; ++i) tr.command_line += (i ? " " : "") + std::string(argv[i]);
+    std::exit(triage::workers::run_train(tr));
+  });
+
+  triage::workers::classify_args ca;
+  auto* classify = app.add_subcommand(
+      "classify", "classify tickets (text lines, CSV or JSONL with a text field) into JSONL");
+  classify->add_option("input", ca.input, "input file, or - for stdin")->capture_default_str();
+  classify->add_option("--format", ca.format, "auto, text, csv or jsonl")->capture_default_str();
+  classify->add_option("--model", ca.model, "base model GGUF (default: the installed one)");
+  classify->add_option("--adapter", ca.adapter, "classifier adapter")->capture_default_str();
+  classify->add_option("--config", ca.config, "topology config (routing policy)")->capture_default_str();
+  classify->add_option("--threads", ca.threads)->capture_default_str();
+  classify->add_option("--batch", ca.batch)->capture_default_str();
+  classify->callback([&] { std::exit(triage::workers::run_classify(ca)); });
+
   triage::workers::worker_args wargs;
   auto* worker = app.add_subcommand(
       "worker", "consume tickets from Kafka, classify, route, escalate, dead-letter");
   worker->add_option("--config", wargs.config, "topology config (YAML)")->capture_default_str();
-  worker->add_option("--backend", wargs.backend, "classifier backend: null (cpu, vulkan: issue #4)")
+  worker->add_option("--backend", wargs.backend, "classifier backend: cpu (the SLM) or null")
       ->capture_default_str();
+  worker->add_option("--model", wargs.model, "base model GGUF (default: the installed one)");
+  worker->add_option("--adapter", wargs.adapter, "classifier adapter")->capture_default_str();
+  worker->add_option("--threads", wargs.threads, "inference threads (0: all)")->capture_default_str();
   worker->add_option("--taxonomy", wargs.taxonomy, "taxonomy CSV (categories for the null backend)")
       ->capture_default_str();
   worker->add_option("--worker-id", wargs.worker_id,
@@ -93,6 +139,9 @@ int main(int argc, char** argv) {
       "demo", "the embedded default: in-process mock Kafka, sample tickets, one worker");
   demo->add_option("--tickets", dargs.tickets, "JSONL tickets to publish")->capture_default_str();
   demo->add_option("--taxonomy", dargs.taxonomy, "taxonomy CSV")->capture_default_str();
+  demo->add_option("--backend", dargs.backend, "cpu (the SLM) or null")->capture_default_str();
+  demo->add_option("--model", dargs.model, "base model GGUF (default: the installed one)");
+  demo->add_option("--adapter", dargs.adapter, "classifier adapter")->capture_default_str();
   demo->callback([&] { std::exit(triage::workers::run_demo(dargs)); });
 
   for (const auto& p : not_built_yet) {

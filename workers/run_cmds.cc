@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <algorithm>
 #include <map>
 
 #include <librdkafka/rdkafkacpp.h>
@@ -17,7 +18,10 @@
 
 #include "compute/classifier/taxonomy.h"
 #include "schemas/codec.h"
+#include "schemas/utf8.h"
+#include "workers/classify_cmds.h"
 #include "workers/kafka_conf.h"
+#include "workers/slm_backend.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
 
@@ -48,6 +52,25 @@ result<std::vector<std::string>> categories_of(const std::string& taxonomy_path)
   return tax.value().categories;
 }
 
+// The classifier backend by name: "cpu" (the SLM with an adapter) or "null".
+result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std::string& model,
+                                              const std::string& adapter,
+                                              const std::string& taxonomy, int threads) {
+  if (kind == "null") {
+    auto cats = categories_of(taxonomy);
+    if (!cats) return cats.error();
+    return std::unique_ptr<backend>(new null_backend(cats.value()));
+  }
+  if (kind == "cpu") {
+    auto b = slm_backend::load({.model = model.empty() ? default_model_path() : model,
+                                .adapter = adapter, .threads = threads});
+    if (!b) return b.error();
+    return std::unique_ptr<backend>(std::move(b.value()));
+  }
+  return make_error(topology::errc::bad_value,
+                    "--backend '" + kind + "': expected cpu or null (vulkan: issue #6)");
+}
+
 std::string host_name() {
   char buf[256] = {};
   if (gethostname(buf, sizeof buf - 1) != 0) return "worker";
@@ -62,22 +85,16 @@ int run_worker(const worker_args& args) {
     std::cerr << "triage worker: " << cfg.error().message << "\n";
     return 2;
   }
-  if (args.backend != "null") {
-    std::cerr << "triage worker: backend '" << args.backend
-              << "' is not built yet (the SLM classifier is issue #4); use --backend null\n";
+  auto model = make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
+  if (!model) {
+    std::cerr << "triage worker: " << model.error().message << "\n";
     return 2;
   }
-  auto cats = categories_of(args.taxonomy);
-  if (!cats) {
-    std::cerr << "triage worker: " << cats.error().message << "\n";
-    return 2;
-  }
-  null_backend model(cats.value());
   kafka_worker::options opts;
   opts.worker_id = args.worker_id.empty() ? host_name() : args.worker_id;
   opts.max_records = args.max_records;
   opts.idle_exit_ms = args.idle_exit_ms;
-  auto w = kafka_worker::create(cfg.value(), model, opts);
+  auto w = kafka_worker::create(cfg.value(), *model.value(), opts);
   if (!w) {
     spdlog::error("worker: {}", w.error().message);
     return 1;
@@ -182,15 +199,20 @@ int run_demo(const demo_args& args) {
     p->flush(10000);
   }
 
-  null_backend model(cats.value());
-  std::cout << "backend: " << model.name()
-            << " (no model yet: categories are a hash of the text, not predictions; "
-               "the SLM classifier is issue #4)\n";
+  auto model = make_backend(args.backend, args.model, args.adapter, args.taxonomy, 0);
+  if (!model) {
+    std::cerr << "triage demo: " << model.error().message << "\n";
+    return 2;
+  }
+  std::cout << "backend: " << model.value()->name() << ", model " << model.value()->model_version()
+            << ", adapter " << model.value()->adapter_version()
+            << (args.backend == "null" ? " (null: categories are a hash of the text, not predictions)" : "")
+            << "\n";
   kafka_worker::options opts;
   opts.worker_id = "demo";
   opts.max_records = records.size();
   opts.idle_exit_ms = 15000;
-  auto w = kafka_worker::create(cfg, model, opts);
+  auto w = kafka_worker::create(cfg, *model.value(), opts);
   if (!w) {
     std::cerr << "triage demo: " << w.error().message << "\n";
     return 1;
@@ -214,6 +236,66 @@ int run_demo(const demo_args& args) {
   for (const auto& [topic, n] : s.by_topic) std::printf("  %-32s %4llu\n", topic.c_str(), static_cast<unsigned long long>(n));
   std::cout << "escalation and dead-letter reasons:\n";
   for (const auto& [reason, n] : s.by_reason) std::printf("  %-32s %4llu\n", reason.c_str(), static_cast<unsigned long long>(n));
+  // What happened to each ticket: read the outputs back.
+  {
+    auto cconf = make_conf(cfg.kafka.settings, {{"group.id", "triage-demo-reader"},
+                                                {"auto.offset.reset", "earliest"}});
+    std::string e;
+    std::unique_ptr<RdKafka::KafkaConsumer> c(RdKafka::KafkaConsumer::create(cconf.value().get(), e));
+    auto names = topic_names(cfg, cats.value());
+    names.erase(names.begin());
+    c->subscribe(names);
+    std::vector<std::string> lines;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    // One line per ticket: no newlines, no invalid UTF-8 (dead letters hold
+    // raw bytes), cut on a character boundary.
+    auto clip = [](std::string t) {
+      for (auto& ch : t) if (ch == '\n' || ch == '\r' || ch == '\t') ch = ' ';
+      while (auto bad = schemas::first_invalid_utf8(t)) t[*bad] = '?';
+      if (t.size() <= 48) return t;
+      size_t cut = 45;
+      while (cut > 0 && (static_cast<unsigned char>(t[cut]) & 0xC0) == 0x80) --cut;
+      return t.substr(0, cut) + "...";
+    };
+    char buf[512];
+    while (lines.size() < s.consumed && std::chrono::steady_clock::now() < deadline) {
+      std::unique_ptr<RdKafka::Message> m(c->consume(200));
+      if (m->err() != RdKafka::ERR_NO_ERROR) continue;
+      const std::string v(static_cast<const char*>(m->payload()), m->len());
+      if (m->topic_name() == cfg.topics.dead_letter) {
+        v1::DeadLetter d;
+        d.ParseFromString(v);
+        std::snprintf(buf, sizeof buf, "  %-7s %-48s -> dead letter: %s", "-", clip(d.raw()).c_str(),
+                      d.reason().c_str());
+      } else if (m->topic_name() == cfg.topics.escalations) {
+        v1::Escalation x;
+        x.ParseFromString(v);
+        const auto& attrs = x.ticket().attributes();
+        auto truth = attrs.find("dataset_intent");
+        std::snprintf(buf, sizeof buf, "  %-7s %-48s -> escalate (%s; draft %s %.2f)%s%s",
+                      x.ticket().id().c_str(), clip(x.ticket().body()).c_str(),
+                      x.detail().substr(0, x.detail().find(':')).c_str(),
+                      x.draft().category().c_str(), static_cast<double>(x.draft().confidence()),
+                      truth == attrs.end() ? "" : " label: ",
+                      truth == attrs.end() ? "" : truth->second.c_str());
+      } else {
+        v1::RoutedTicket r;
+        r.ParseFromString(v);
+        const auto& attrs = r.ticket().attributes();
+        auto truth = attrs.find("dataset_intent");
+        std::snprintf(buf, sizeof buf, "  %-7s %-48s -> %s (%.2f)%s%s", r.ticket().id().c_str(),
+                      clip(r.ticket().body()).c_str(), r.queue().c_str(),
+                      static_cast<double>(r.result().confidence()),
+                      truth == attrs.end() ? "" : " label: ",
+                      truth == attrs.end() ? "" : truth->second.c_str());
+      }
+      lines.emplace_back(buf);
+    }
+    c->close();
+    std::sort(lines.begin(), lines.end());
+    std::cout << "\nper ticket (id, text, decision, dataset label):\n";
+    for (const auto& l : lines) std::cout << l << "\n";
+  }
   const bool all = s.consumed == records.size();
   w.value().reset();  // the worker's clients go before the cluster they talk to
   rd_kafka_mock_cluster_destroy(mock);

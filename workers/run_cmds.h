@@ -10,8 +10,11 @@ namespace triage::workers {
 
 struct worker_args {
   std::string config = "topology/default.yaml";  // topology config file
-  std::string backend = "null";                  // null (cpu/vulkan with the classifier)
+  std::string backend = "cpu";                   // cpu (the SLM) or null (no model)
+  std::string model;                             // base model; default: the installed one
+  std::string adapter = "topology/adapters/banking.gguf";  // for the cpu backend
   std::string taxonomy = "data/banking77/taxonomy.csv";  // categories for the null backend
+  int threads = 0;                               // inference threads; 0: all
   std::string worker_id;                         // default: host name
   std::vector<std::string> settings;             // extra kafka settings, key=value
   uint64_t max_records = 0;                      // stop after this many (0: never)
@@ -31,6 +34,9 @@ int run_topics_create(const topics_args& args);
 struct demo_args {
   std::string tickets = "data/demo/tickets.jsonl";
   std::string taxonomy = "data/banking77/taxonomy.csv";
+  std::string backend = "cpu";                   // cpu (the SLM) or null
+  std::string model;
+  std::string adapter = "topology/adapters/banking.gguf";
 };
 
 int run_demo(const demo_args& args);

@@ -1,0 +1,52 @@
+#include "compute/cpu/cpu_features.h"
+
+#include <atomic>
+
+namespace triage::cpu {
+
+namespace {
+
+isa detect() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_cpu_init();
+  const bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                    __builtin_cpu_supports("f16c");
+  if (!avx2) return isa::scalar;
+  const bool vnni = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                    __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+  return vnni ? isa::avx512_vnni : isa::avx2;
+#else
+  return isa::scalar;
+#endif
+}
+
+std::atomic<int> limit{static_cast<int>(isa::avx512_vnni)};
+
+}  // namespace
+
+isa detected_isa() {
+  static const isa detected = detect();
+  return detected;
+}
+
+isa active_isa() {
+  const int d = static_cast<int>(detected_isa());
+  const int l = limit.load(std::memory_order_relaxed);
+  return static_cast<isa>(d < l ? d : l);
+}
+
+void set_isa_limit(isa l) { limit.store(static_cast<int>(l), std::memory_order_relaxed); }
+
+std::string_view isa_name(isa i) {
+  switch (i) {
+    case isa::scalar:
+      return "scalar";
+    case isa::avx2:
+      return "avx2";
+    case isa::avx512_vnni:
+      return "avx512-vnni";
+  }
+  return "unknown";
+}
+
+}  // namespace triage::cpu

@@ -1,0 +1,338 @@
+#include "compute/cpu/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+
+#include "compute/cpu/blocks.h"
+#include "compute/cpu/cpu_features.h"
+#include "compute/cpu/half.h"
+#include "compute/cpu/thread_pool.h"
+
+namespace triage::cpu {
+
+namespace detail {
+// matmul_avx2.cc
+void quantize_rows_avx2(const float* x, int64_t ldx, int64_t row0, int64_t row1,
+                        q8_activations& out);
+}  // namespace detail
+
+namespace {
+
+using gguf::tensor_type;
+
+void quantize_rows_scalar(const float* x, int64_t ldx, int64_t row0, int64_t row1,
+                          q8_activations& out) {
+  const int64_t k = out.k;
+  for (int64_t i = row0; i < row1; ++i) {
+    const float* xi = x + i * ldx;
+    int8_t* q = out.q.data() + i * k;
+    float* d = out.d.data() + i * out.nb;
+    float* s = out.s.data() + i * out.nb;
+    for (int64_t b = 0; b < out.nb; ++b) {
+      const float* xb = xi + b * qk32;
+      float amax = 0.0f;
+      for (int j = 0; j < qk32; ++j) amax = std::max(amax, std::fabs(xb[j]));
+      const float db = amax / 127.0f;
+      const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
+      int sum = 0;
+      for (int j = 0; j < qk32; ++j) {
+        const int v = static_cast<int>(std::nearbyint(xb[j] * id));
+        q[b * qk32 + j] = static_cast<int8_t>(v);
+        sum += v;
+      }
+      // ggml keeps these scales in F16; rounding them the same way keeps the
+      // engine's numbers closest to llama.cpp's.
+      d[b] = fp16_to_fp32(fp32_to_fp16(db));
+      s[b] = fp16_to_fp32(fp32_to_fp16(db * static_cast<float>(sum)));
+    }
+  }
+}
+
+void prepare(q8_activations& out, int64_t m, int64_t k) {
+  if (k % qk32 != 0) {
+    throw std::invalid_argument("quantize_activations: k = " + std::to_string(k) +
+                                " is not a multiple of 32");
+  }
+  out.m = m;
+  out.k = k;
+  out.nb = k / qk32;
+  const int64_t groups = (m + q8_activations::group - 1) / q8_activations::group;
+  const auto padded = static_cast<size_t>(groups * q8_activations::group);
+  const auto need = padded * static_cast<size_t>(k);
+  if (out.q.size() < need) out.q.resize(need);
+  // Padding rows: zero codes, so the kernels may compute them harmlessly.
+  std::fill(out.q.begin() + m * k, out.q.begin() + static_cast<int64_t>(need), int8_t{0});
+  const auto scales = padded * static_cast<size_t>(out.nb);
+  if (out.d.size() < scales) {
+    out.d.resize(scales);
+    out.s.resize(scales);
+    out.dt.resize(scales);
+    out.st.resize(scales);
+  }
+}
+
+// Fills the group-transposed copies of d and s (padding rows get 0).
+void transpose_groups(q8_activations& out) {
+  const int64_t nb = out.nb, g4 = q8_activations::group;
+  const int64_t groups = (out.m + g4 - 1) / g4;
+  for (int64_t g = 0; g < groups; ++g) {
+    float* dt = out.dt.data() + g * nb * g4;
+    float* st = out.st.data() + g * nb * g4;
+    for (int64_t r = 0; r < g4; ++r) {
+      const int64_t row = g * g4 + r;
+      for (int64_t b = 0; b < nb; ++b) {
+        dt[b * g4 + r] = row < out.m ? out.d[row * nb + b] : 0.0f;
+        st[b * g4 + r] = row < out.m ? out.s[row * nb + b] : 0.0f;
+      }
+    }
+  }
+}
+
+// --- weight encoders (round to nearest; for tests and tiny models) ---
+
+int nearest(float v) { return static_cast<int>(std::nearbyint(v)); }
+
+void put_f16(std::byte* p, float v) {
+  const uint16_t h = fp32_to_fp16(v);
+  std::memcpy(p, &h, 2);
+}
+
+void encode_q8_0(const float* x, block_q8_0* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk32; ++i) {
+    float amax = 0.0f;
+    for (int j = 0; j < qk32; ++j) amax = std::max(amax, std::fabs(x[i * qk32 + j]));
+    const float d = amax / 127.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < qk32; ++j) {
+      y[i].qs[j] = static_cast<int8_t>(std::clamp(nearest(x[i * qk32 + j] * id), -127, 127));
+    }
+  }
+}
+
+void encode_q4_0(const float* x, block_q4_0* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk32; ++i) {
+    // The value of largest magnitude maps to -8, so the whole range -8..7 is used.
+    float amax = 0.0f, vmax = 0.0f;
+    for (int j = 0; j < qk32; ++j) {
+      const float v = x[i * qk32 + j];
+      if (std::fabs(v) > amax) {
+        amax = std::fabs(v);
+        vmax = v;
+      }
+    }
+    const float d = vmax / -8.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    for (int j = 0; j < qk32 / 2; ++j) {
+      const int a = std::clamp(nearest(x[i * qk32 + j] * id) + 8, 0, 15);
+      const int b = std::clamp(nearest(x[i * qk32 + j + 16] * id) + 8, 0, 15);
+      y[i].qs[j] = static_cast<uint8_t>(a | (b << 4));
+    }
+  }
+}
+
+void encode_q4_1(const float* x, block_q4_1* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk32; ++i) {
+    float lo = x[i * qk32], hi = x[i * qk32];
+    for (int j = 1; j < qk32; ++j) {
+      lo = std::min(lo, x[i * qk32 + j]);
+      hi = std::max(hi, x[i * qk32 + j]);
+    }
+    const float d = (hi - lo) / 15.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    y[i].m = fp32_to_fp16(lo);
+    for (int j = 0; j < qk32 / 2; ++j) {
+      const int a = std::clamp(nearest((x[i * qk32 + j] - lo) * id), 0, 15);
+      const int b = std::clamp(nearest((x[i * qk32 + j + 16] - lo) * id), 0, 15);
+      y[i].qs[j] = static_cast<uint8_t>(a | (b << 4));
+    }
+  }
+}
+
+void encode_q4_k(const float* x, block_q4_k* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk_k; ++i) {
+    const float* xb = x + i * qk_k;
+    float scale[8], mins[8];  // per sub-block: x ~= scale * q - mins, mins >= 0
+    float max_scale = 0.0f, max_min = 0.0f;
+    for (int j = 0; j < 8; ++j) {
+      float lo = 0.0f, hi = 0.0f;  // the offset is a subtraction: keep lo <= 0
+      for (int l = 0; l < 32; ++l) {
+        lo = std::min(lo, xb[32 * j + l]);
+        hi = std::max(hi, xb[32 * j + l]);
+      }
+      scale[j] = (hi - lo) / 15.0f;
+      mins[j] = -lo;
+      max_scale = std::max(max_scale, scale[j]);
+      max_min = std::max(max_min, mins[j]);
+    }
+    const float d = max_scale / 63.0f, dmin = max_min / 63.0f;
+    y[i].d = fp32_to_fp16(d);
+    y[i].dmin = fp32_to_fp16(dmin);
+    const float d16 = fp16_to_fp32(y[i].d), dmin16 = fp16_to_fp32(y[i].dmin);
+    uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) {
+      sc[j] = static_cast<uint8_t>(d16 > 0 ? std::clamp(nearest(scale[j] / d16), 0, 63) : 0);
+      mn[j] = static_cast<uint8_t>(dmin16 > 0 ? std::clamp(nearest(mins[j] / dmin16), 0, 63) : 0);
+    }
+    for (int j = 0; j < 4; ++j) {
+      y[i].scales[j] = static_cast<uint8_t>(sc[j] | ((sc[j + 4] >> 4) << 6));
+      y[i].scales[j + 4] = static_cast<uint8_t>(mn[j] | ((mn[j + 4] >> 4) << 6));
+      y[i].scales[j + 8] = static_cast<uint8_t>((sc[j + 4] & 0xf) | ((mn[j + 4] & 0xf) << 4));
+    }
+    for (int c = 0; c < 4; ++c) {
+      for (int half = 0; half < 2; ++half) {
+        const int j = 2 * c + half;
+        const float ds = d16 * sc[j], dm = dmin16 * mn[j];
+        for (int l = 0; l < 32; ++l) {
+          const int q = ds > 0 ? std::clamp(nearest((xb[32 * j + l] + dm) / ds), 0, 15) : 0;
+          uint8_t& byte = y[i].qs[32 * c + l];
+          byte = static_cast<uint8_t>(half == 0 ? (byte & 0xf0) | q : (byte & 0x0f) | (q << 4));
+        }
+      }
+    }
+  }
+}
+
+void encode_q6_k(const float* x, block_q6_k* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk_k; ++i) {
+    const float* xb = x + i * qk_k;
+    float scale[16];
+    float max_abs_scale = 0.0f;
+    for (int j = 0; j < 16; ++j) {
+      float amax = 0.0f;
+      for (int l = 0; l < 16; ++l) amax = std::max(amax, std::fabs(xb[16 * j + l]));
+      scale[j] = amax / 31.0f;
+      max_abs_scale = std::max(max_abs_scale, scale[j]);
+    }
+    const float d = max_abs_scale / 127.0f;
+    y[i].d = fp32_to_fp16(d);
+    const float d16 = fp16_to_fp32(y[i].d);
+    uint8_t q[qk_k];
+    for (int j = 0; j < 16; ++j) {
+      const int sc = d16 > 0 ? std::clamp(nearest(scale[j] / d16), -128, 127) : 0;
+      y[i].scales[j] = static_cast<int8_t>(sc);
+      const float ds = d16 * static_cast<float>(sc);
+      for (int l = 0; l < 16; ++l) {
+        const int v = ds != 0 ? std::clamp(nearest(xb[16 * j + l] / ds), -32, 31) : 0;
+        q[16 * j + l] = static_cast<uint8_t>(v + 32);
+      }
+    }
+    std::memset(y[i].qh, 0, sizeof(y[i].qh));
+    for (int h = 0; h < 2; ++h) {
+      uint8_t* ql = y[i].ql + 64 * h;
+      uint8_t* qh = y[i].qh + 32 * h;
+      const uint8_t* qq = q + 128 * h;
+      for (int l = 0; l < 32; ++l) {
+        ql[l] = static_cast<uint8_t>((qq[l] & 0xf) | ((qq[l + 64] & 0xf) << 4));
+        ql[l + 32] = static_cast<uint8_t>((qq[l + 32] & 0xf) | ((qq[l + 96] & 0xf) << 4));
+        qh[l] = static_cast<uint8_t>((qq[l] >> 4) | ((qq[l + 32] >> 4) << 2) |
+                                     ((qq[l + 64] >> 4) << 4) | ((qq[l + 96] >> 4) << 6));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void quantize_activations(const float* x, int64_t m, int64_t k, q8_activations& out,
+                          thread_pool* pool, int64_t ldx) {
+  prepare(out, m, k);
+  if (ldx == 0) ldx = k;
+  auto work = [&](int64_t r0, int64_t r1) {
+    if (has_avx2()) {
+      detail::quantize_rows_avx2(x, ldx, r0, r1, out);
+    } else {
+      quantize_rows_scalar(x, ldx, r0, r1, out);
+    }
+  };
+  if (pool != nullptr && m > 1) {
+    pool->parallel_for(m, 8, work);
+  } else {
+    work(0, m);
+  }
+  transpose_groups(out);
+}
+
+void quantize_activations_reference(const float* x, int64_t m, int64_t k, q8_activations& out,
+                                    int64_t ldx) {
+  prepare(out, m, k);
+  quantize_rows_scalar(x, ldx == 0 ? k : ldx, 0, m, out);
+  transpose_groups(out);
+}
+
+bool can_quantize(tensor_type t) {
+  switch (t) {
+    case tensor_type::f32:
+    case tensor_type::f16:
+    case tensor_type::bf16:
+    case tensor_type::q8_0:
+    case tensor_type::q4_0:
+    case tensor_type::q4_1:
+    case tensor_type::q4_k:
+    case tensor_type::q6_k:
+      return true;
+    default:
+      return false;
+  }
+}
+
+std::vector<std::byte> quantize_weights(tensor_type t, std::span<const float> x, int64_t rows,
+                                        int64_t cols) {
+  if (!can_quantize(t)) {
+    throw std::invalid_argument("quantize_weights: unsupported type " +
+                                std::string(gguf::type_name(t)));
+  }
+  if (static_cast<int64_t>(x.size()) != rows * cols) {
+    throw std::invalid_argument("quantize_weights: data size does not match rows * cols");
+  }
+  const auto rb = gguf::row_bytes(t, static_cast<uint64_t>(cols));
+  if (!rb) {
+    throw std::invalid_argument("quantize_weights: " + std::to_string(cols) +
+                                " columns are not a whole number of " +
+                                std::string(gguf::type_name(t)) + " blocks");
+  }
+  std::vector<std::byte> out(static_cast<size_t>(rows) * *rb);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = x.data() + r * cols;
+    std::byte* yr = out.data() + r * static_cast<int64_t>(*rb);
+    switch (t) {
+      case tensor_type::f32:
+        std::memcpy(yr, xr, static_cast<size_t>(cols) * 4);
+        break;
+      case tensor_type::f16:
+        for (int64_t j = 0; j < cols; ++j) put_f16(yr + 2 * j, xr[j]);
+        break;
+      case tensor_type::bf16:
+        for (int64_t j = 0; j < cols; ++j) {
+          const uint16_t h = fp32_to_bf16(xr[j]);
+          std::memcpy(yr + 2 * j, &h, 2);
+        }
+        break;
+      case tensor_type::q8_0:
+        encode_q8_0(xr, reinterpret_cast<block_q8_0*>(yr), cols);
+        break;
+      case tensor_type::q4_0:
+        encode_q4_0(xr, reinterpret_cast<block_q4_0*>(yr), cols);
+        break;
+      case tensor_type::q4_1:
+        encode_q4_1(xr, reinterpret_cast<block_q4_1*>(yr), cols);
+        break;
+      case tensor_type::q4_k:
+        encode_q4_k(xr, reinterpret_cast<block_q4_k*>(yr), cols);
+        break;
+      case tensor_type::q6_k:
+        encode_q6_k(xr, reinterpret_cast<block_q6_k*>(yr), cols);
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+}  // namespace triage::cpu

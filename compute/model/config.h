@@ -1,0 +1,49 @@
+// config.h: the hyperparameters of a decoder-only transformer, read from a
+// GGUF file's `<arch>.*` metadata (llama.cpp's key names). Validation names
+// the key at fault: "model.gguf: 'llama.attention.head_count' is missing".
+//
+//   auto cfg = triage::model::read_config(reader);     // result<config>
+//   if (!cfg) return cfg.error();
+//   int kv_dim = cfg.value().kv_dim();                 // n_kv_heads * head_dim
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "base/result.h"
+#include "compute/gguf/reader.h"
+
+namespace triage::model {
+
+// The architectures the engine runs; each has its forward pass in its own
+// file (llama.cc; qwen2 and gemma3 to come).
+enum class architecture {
+  llama,  // Llama 2/3, SmolLM2, Mistral-style: RMSNorm, SwiGLU, RoPE "normal", GQA
+};
+
+struct config {
+  architecture arch = architecture::llama;
+  std::string arch_name;       // general.architecture, the prefix of the keys
+  int n_layers = 0;            // <arch>.block_count
+  int dim = 0;                 // <arch>.embedding_length
+  int n_heads = 0;             // <arch>.attention.head_count
+  int n_kv_heads = 0;          // <arch>.attention.head_count_kv (default n_heads)
+  int head_dim = 0;            // <arch>.attention.key_length (default dim / n_heads)
+  int ffn_dim = 0;             // <arch>.feed_forward_length
+  int vocab_size = 0;          // <arch>.vocab_size, else rows of token_embd.weight
+  int context_length = 0;      // <arch>.context_length (training context)
+  int rope_dim = 0;            // <arch>.rope.dimension_count (default head_dim)
+  float rope_freq_base = 10000.0f;  // <arch>.rope.freq_base (default 10000)
+  float rms_eps = 1e-5f;       // <arch>.attention.layer_norm_rms_epsilon
+  int32_t bos_id = -1;         // tokenizer.ggml.bos_token_id (-1: none)
+  int32_t eos_id = -1;         // tokenizer.ggml.eos_token_id (-1: none)
+
+  int q_dim() const { return n_heads * head_dim; }
+  int kv_dim() const { return n_kv_heads * head_dim; }
+};
+
+// Reads and checks the hyperparameters; the vocabulary size falls back to
+// token_embd.weight's row count when <arch>.vocab_size is absent.
+result<config> read_config(const gguf::reader& gguf);
+
+}  // namespace triage::model

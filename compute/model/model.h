@@ -1,0 +1,123 @@
+// model.h: a language model loaded from a GGUF file and run on the CPU.
+// Weights stay in the file's read-only mapping (resident memory is about the
+// file size plus the activations of the largest batch).
+//
+//   auto m = triage::model::model::load(path, {.threads = 2});
+//   if (!m) return m.error();                      // names the key or tensor at fault
+//   std::vector<std::vector<int32_t>> seqs = {ids_a, ids_b};   // ragged batch
+//   auto out = m.value().forward(seqs, {.pooling = triage::model::pooling::both});
+//   std::span<const float> a_last(out.last.data(), out.dim);   // sequence 0
+//   auto ids = m.value().generate_greedy(prompt_ids, 32);
+//
+// Classification reads pooled hidden states and never computes the
+// vocabulary-wide output layer; logits are computed only when asked.
+// One call at a time per model (calls are serialised).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "compute/cpu/thread_pool.h"
+#include "compute/gguf/reader.h"
+#include "compute/model/config.h"
+#include "compute/model/llama.h"
+#include "compute/model/run_state.h"
+#include "compute/model/weights.h"
+
+namespace triage::model {
+
+struct model_options {
+  // Worker threads including the caller. Default: 0, one per hardware thread.
+  int threads = 0;
+  // Most tokens per micro-batch of forward(): bounds activation memory
+  // (~23 KB per token for SmolLM2-135M); a longer sequence runs alone.
+  // Default: 4096.
+  int64_t max_batch_tokens = 4096;
+  // Round Q, K, V and attention weights to F16 like llama.cpp's F16 KV
+  // cache, to track its results closely. Default: true.
+  bool f16_attention = true;
+};
+
+enum class pooling {
+  last,  // the last token's state (what a causal model has read everything by)
+  mean,  // the mean over the sequence's tokens
+  both,
+};
+
+struct forward_options {
+  // Which hidden state to pool. -1: the final-norm output (what the output
+  // layer reads); 0 .. n_layers: the residual stream after that many blocks
+  // (0: the embeddings), unnormalised; later blocks are skipped.
+  // Default: -1.
+  int layer = -1;
+  // Default: last.
+  pooling pool = pooling::last;
+  // Last-token logits of every sequence (runs all blocks). Default: false.
+  bool want_logits = false;
+  // Logits of every token of every sequence (runs all blocks; vocab floats
+  // per token). Default: false.
+  bool all_logits = false;
+};
+
+struct prefill_result {
+  int64_t n_seqs = 0;
+  int dim = 0;
+  int vocab = 0;
+  std::vector<float> last;        // (n_seqs, dim) pooled: each sequence's last token
+  std::vector<float> mean;        // (n_seqs, dim) pooled: mean over each sequence
+  std::vector<float> logits;      // (n_seqs, vocab) last-token logits, when asked
+  std::vector<float> all_logits;  // (n_tokens, vocab) sequences one after another, when asked
+  std::vector<int64_t> offsets;   // (n_seqs + 1) first row of each sequence in all_logits
+
+  std::span<const float> last_of(int64_t s) const { return {last.data() + s * dim, size_t(dim)}; }
+  std::span<const float> mean_of(int64_t s) const { return {mean.data() + s * dim, size_t(dim)}; }
+  std::span<const float> logits_of(int64_t s) const {
+    return {logits.data() + s * vocab, size_t(vocab)};
+  }
+};
+
+class model {
+ public:
+  // Maps the file, reads the hyperparameters and checks every tensor.
+  static result<model> load(const std::string& path, const model_options& opts = {});
+
+  model(model&&) noexcept = default;
+  model& operator=(model&&) noexcept = default;
+
+  const config& cfg() const { return cfg_; }
+  const gguf::reader& gguf() const { return gguf_; }
+  int threads() const { return pool_->size(); }
+
+  // Runs the sequences as ragged batches (micro-batches of at most
+  // max_batch_tokens). Throws std::invalid_argument for an empty sequence or
+  // a token id outside the vocabulary.
+  prefill_result forward(std::span<const std::vector<int32_t>> seqs,
+                         const forward_options& opts = {});
+
+  // Greedy decoding: the prompt, then n_tokens times the argmax token, with a
+  // KV cache. Stops early after EOS when stop_at_eos. Returns the new tokens.
+  std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int n_tokens,
+                                       bool stop_at_eos = false);
+
+ private:
+  model(gguf::reader&& g, config c, weights w, const model_options& opts);
+  void check_tokens(std::span<const std::vector<int32_t>> seqs) const;
+  void run_blocks(const ragged_batch& b, int n_blocks, kv_cache* cache);
+  // Final norm + output layer for the given rows of st.x into out (rows, vocab).
+  void logits_of_rows(std::span<const int64_t> rows, float* out);
+
+  gguf::reader gguf_;
+  config cfg_;
+  weights w_;
+  model_options opts_;
+  std::unique_ptr<cpu::thread_pool> pool_;
+  std::unique_ptr<run_state> st_;
+  std::unique_ptr<std::mutex> mutex_;
+};
+
+}  // namespace triage::model

@@ -1,0 +1,52 @@
+// weights.h: the tensors of a decoder-only transformer, as views into the
+// GGUF mapping (nothing is copied, except 1-D tensors stored in a type other
+// than F32, which are converted once; they are a few KB). Shapes are (rows,
+// cols) with cols the contiguous dimension, i.e. (ne1, ne0) in GGUF terms;
+// a matmul computes x W^T, so rows are the outputs.
+//
+//   auto w = triage::model::load_weights(reader, cfg);   // result<weights>
+//   const auto& l0 = w.value().layers[0];
+//   triage::cpu::matmul(l0.wq, x, n_tokens, q, pool);     // (n_tokens, q_dim)
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "compute/cpu/matmul.h"
+#include "compute/gguf/reader.h"
+#include "compute/model/config.h"
+
+namespace triage::model {
+
+struct layer_weights {
+  std::span<const float> attn_norm;  // (dim) blk.N.attn_norm.weight
+  cpu::matrix_view wq;               // (q_dim, dim) blk.N.attn_q.weight
+  cpu::matrix_view wk;               // (kv_dim, dim) blk.N.attn_k.weight
+  cpu::matrix_view wv;               // (kv_dim, dim) blk.N.attn_v.weight
+  cpu::matrix_view wo;               // (dim, q_dim) blk.N.attn_output.weight
+  std::span<const float> ffn_norm;   // (dim) blk.N.ffn_norm.weight
+  cpu::matrix_view w_gate;           // (ffn_dim, dim) blk.N.ffn_gate.weight
+  cpu::matrix_view w_up;             // (ffn_dim, dim) blk.N.ffn_up.weight
+  cpu::matrix_view w_down;           // (dim, ffn_dim) blk.N.ffn_down.weight
+};
+
+struct weights {
+  cpu::matrix_view token_embd;         // (vocab, dim) token_embd.weight: rows looked up
+  std::span<const float> output_norm;  // (dim) output_norm.weight
+  cpu::matrix_view output;             // (vocab, dim) output.weight, or token_embd when tied
+  bool tied_output = false;            // the file has no output.weight
+  std::vector<layer_weights> layers;   // (n_layers)
+  // 1-D tensors converted to F32 (each a separate allocation, so the spans
+  // above stay valid when `weights` moves).
+  std::vector<std::unique_ptr<float[]>> converted;
+};
+
+// Finds and checks every tensor the llama architecture needs: present, 2-D
+// or 1-D with exactly the configured shape, of a type the kernels read.
+// Errors name the tensor, e.g. "model.gguf: tensor 'blk.3.attn_k.weight' has
+// shape (576, 64), expected (576, 192) [ne0, ne1]".
+result<weights> load_weights(const gguf::reader& gguf, const config& cfg);
+
+}  // namespace triage::model

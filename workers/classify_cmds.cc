@@ -1,0 +1,454 @@
+#include "workers/classify_cmds.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <numeric>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "base/csv.h"
+#include "base/progress.h"
+#include "compute/classifier/adapter.h"
+#include "compute/classifier/calibration.h"
+#include "compute/classifier/dataset.h"
+#include "compute/classifier/engine.h"
+#include "compute/classifier/head.h"
+#include "compute/classifier/taxonomy.h"
+#include "topology/config.h"
+
+namespace triage::workers {
+namespace {
+
+using json = nlohmann::ordered_json;
+namespace cl = triage::classifier;
+
+std::string home_cache() {
+  const char* home = std::getenv("HOME");
+  const char* c = std::getenv("TRIAGE_CACHE");
+  return c && *c ? c : std::string(home ? home : "/tmp") + "/.cache/triage";
+}
+
+// Features for `texts`, from the cache when an identical run made them.
+std::vector<float> cached_features(model::model& m, const tokenizer::tokenizer& tok,
+                                   const cl::feature_spec& spec, const std::vector<std::string>& texts,
+                                   const std::string& cache_dir, int batch,
+                                   std::vector<uint8_t>& truncated, const std::string& label) {
+  std::string key_material = cl::model_fingerprint(m.gguf()) + "\n" + spec.prompt_template + "\n" +
+                             std::to_string(spec.max_tokens) + "\n" + std::to_string(spec.layer) +
+                             "\n" + spec.pooling + "\n";
+  for (const auto& t : texts) key_material += t + '\x1f';
+  const std::string key = cl::sha256_hex(key_material);
+  const auto path = std::filesystem::path(cache_dir) / (key + ".f32");
+  const size_t dim = static_cast<size_t>(m.cfg().dim);
+  if (std::ifstream in{path, std::ios::binary}) {
+    std::vector<float> f(texts.size() * dim);
+    truncated.assign(texts.size(), 0);
+    in.read(reinterpret_cast<char*>(f.data()), static_cast<std::streamsize>(f.size() * sizeof(float)));
+    in.read(reinterpret_cast<char*>(truncated.data()), static_cast<std::streamsize>(truncated.size()));
+    if (in) {
+      std::cerr << label << ": " << texts.size() << " feature rows from the cache (" << path.string() << ")\n";
+      return f;
+    }
+  }
+  progress_bar bar(label, texts.size());
+  auto f = cl::extract_features(m, tok, spec, texts, batch,
+                                [&](cl::feature_progress p) { bar.update(p.done); }, &truncated);
+  bar.finish();
+  std::filesystem::create_directories(cache_dir);
+  std::ofstream out(path.string() + ".part", std::ios::binary);
+  out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size() * sizeof(float)));
+  out.write(reinterpret_cast<const char*>(truncated.data()), static_cast<std::streamsize>(truncated.size()));
+  out.close();
+  std::filesystem::rename(path.string() + ".part", path);
+  return f;
+}
+
+struct scored {
+  std::vector<cl::prediction> preds;
+  std::vector<float> confidence;
+};
+
+scored score(const cl::adapter& a, const std::vector<float>& feats, const std::vector<size_t>& rows) {
+  scored s;
+  const auto& h = a.intent_head;
+  std::vector<float> z(h.n_classes());
+  for (size_t r : rows) {
+    h.logits(&feats[r * static_cast<size_t>(h.dim())], z.data());
+    cl::softmax(z, a.temperature);
+    s.preds.push_back(cl::decide(a, z));
+    s.confidence.push_back(s.preds.back().confidence);
+  }
+  return s;
+}
+
+json reliability_json(const cl::reliability_report& r) {
+  json bins = json::array();
+  for (const auto& b : r.bins) {
+    if (b.count == 0) continue;
+    bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count},
+                    {"mean_confidence", b.mean_confidence}, {"accuracy", b.accuracy}});
+  }
+  return {{"ece", r.ece}, {"bins", bins}};
+}
+
+}  // namespace
+
+std::string default_model_path() {
+  if (const char* m = std::getenv("TRIAGE_MODEL"); m && *m) return m;
+  return home_cache() + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+int run_train(const train_args& args) {
+  auto tax = cl::load_taxonomy(args.taxonomy);
+  if (!tax) {
+    std::cerr << "triage train: " << tax.error().message << "\n";
+    return 2;
+  }
+  auto data = cl::load_examples(args.data, tax.value());
+  if (!data) {
+    std::cerr << "triage train: " << data.error().message << "\n";
+    return 2;
+  }
+  std::vector<std::string> texts;
+  std::vector<int32_t> labels;
+  for (auto& e : data.value()) {
+    texts.push_back(e.text);
+    labels.push_back(e.intent);
+  }
+  // Labels: the taxonomy's intents, plus out_of_scope when such data is given.
+  cl::adapter a;
+  a.intents = tax.value().intents;
+  a.categories = tax.value().categories;
+  a.intent_category = tax.value().intent_category;
+  a.intent_urgency = tax.value().intent_urgency;
+  std::vector<std::string> oos_val;
+  if (!args.out_of_scope.empty()) {
+    auto t = read_csv(args.out_of_scope);
+    if (!t) {
+      std::cerr << "triage train: " << t.error().message << "\n";
+      return 2;
+    }
+    auto ct = t.value().column("text"), cs = t.value().column("split");
+    if (!ct || !cs) {
+      std::cerr << "triage train: " << (!ct ? ct.error().message : cs.error().message) << "\n";
+      return 2;
+    }
+    const int32_t oos = static_cast<int32_t>(a.intents.size());
+    a.intents.emplace_back(cl::out_of_scope_intent);
+    a.categories.emplace_back(cl::out_of_scope_intent);
+    a.intent_category.push_back(static_cast<int32_t>(a.categories.size() - 1));
+    a.intent_urgency.push_back(1);
+    for (const auto& row : t.value().rows) {
+      if (row[cs.value()] == "train") {
+        texts.push_back(row[ct.value()]);
+        labels.push_back(oos);
+      } else {
+        oos_val.push_back(row[ct.value()]);
+      }
+    }
+  }
+  const int n_classes = static_cast<int>(a.intents.size());
+  const auto split = cl::stratified_split(
+      labels, {.calibration = args.calibration, .test = args.test, .seed = args.seed});
+
+  const std::string model_path = args.model.empty() ? default_model_path() : args.model;
+  auto m = model::model::load(model_path, {.threads = args.threads});
+  if (!m) {
+    std::cerr << "triage train: " << m.error().message << "\n";
+    return 2;
+  }
+  auto tok = tokenizer::tokenizer::from_gguf(m.value().gguf());
+  if (!tok) {
+    std::cerr << "triage train: " << tok.error().message << "\n";
+    return 2;
+  }
+  const cl::feature_spec spec{.prompt_template = args.prompt, .max_tokens = args.max_tokens,
+                              .layer = args.layer, .pooling = args.pooling};
+  const std::string cache = args.cache.empty() ? home_cache() + "/features" : args.cache;
+  std::vector<uint8_t> truncated, oos_truncated;
+  const auto feats = cached_features(m.value(), tok.value(), spec, texts, cache, args.batch,
+                                     truncated, "features");
+  const auto oos_feats = cached_features(m.value(), tok.value(), spec, oos_val, cache, args.batch,
+                                         oos_truncated, "out-of-scope features");
+  const size_t dim = static_cast<size_t>(m.value().cfg().dim);
+
+  auto gather = [&](const std::vector<size_t>& rows, std::vector<float>& x, std::vector<int32_t>& y) {
+    for (size_t r : rows) {
+      x.insert(x.end(), feats.begin() + static_cast<ptrdiff_t>(r * dim),
+               feats.begin() + static_cast<ptrdiff_t>((r + 1) * dim));
+      y.push_back(labels[r]);
+    }
+  };
+  std::vector<float> xtr, xcal;
+  std::vector<int32_t> ytr, ycal;
+  gather(split.train, xtr, ytr);
+  gather(split.calibration, xcal, ycal);
+
+  progress_bar bar("training", static_cast<size_t>(args.epochs));
+  double last_loss = 0;
+  a.intent_head = cl::head::train(xtr, ytr, n_classes,
+                                  {.hidden = args.hidden, .l2 = args.l2, .epochs = args.epochs,
+                                   .seed = args.seed, .on_epoch = [&](int e, double loss) {
+                                     last_loss = loss;
+                                     bar.update(static_cast<size_t>(e + 1));
+                                   }});
+  bar.finish();
+
+  // Temperature on the calibration split's intent logits.
+  std::vector<float> cal_logits(ycal.size() * static_cast<size_t>(n_classes));
+  for (size_t i = 0; i < ycal.size(); ++i) {
+    a.intent_head.logits(&xcal[i * dim], &cal_logits[i * static_cast<size_t>(n_classes)]);
+  }
+  a.temperature = cl::fit_temperature(cal_logits, ycal, n_classes);
+
+  // Threshold: among calibration tickets the policy would route (not an
+  // always-escalate category, not out of scope), the lowest confidence at
+  // which routed tickets reach the target accuracy.
+  auto routable = [&](const cl::prediction& p) {
+    const auto& cat = a.categories[p.category];
+    return !p.out_of_scope && cat != cl::out_of_scope_intent &&
+           std::find(args.always_escalate.begin(), args.always_escalate.end(), cat) ==
+               args.always_escalate.end();
+  };
+  auto true_category = [&](int32_t intent) { return a.intent_category[intent]; };
+  const auto cal = score(a, feats, split.calibration);
+  std::vector<float> rconf;
+  std::vector<uint8_t> rright, cal_right;
+  for (size_t i = 0; i < cal.preds.size(); ++i) {
+    const bool right = cal.preds[i].category == true_category(labels[split.calibration[i]]);
+    cal_right.push_back(right);
+    if (!routable(cal.preds[i])) continue;
+    rconf.push_back(cal.preds[i].confidence);
+    rright.push_back(right);
+  }
+  const auto choice = cl::choose_threshold(rconf, rright, {.target_accuracy = args.target_accuracy});
+  a.threshold = choice.threshold;
+  a.target_accuracy = static_cast<float>(args.target_accuracy);
+
+  // Drift baselines from the calibration split.
+  a.baseline_category_share.assign(a.categories.size(), 0.0f);
+  a.baseline_confidence_hist.assign(10, 0.0f);
+  for (const auto& p : cal.preds) {
+    a.baseline_category_share[p.category] += 1.0f / static_cast<float>(cal.preds.size());
+    a.baseline_confidence_hist[std::min(9, static_cast<int>(p.confidence * 10))] +=
+        1.0f / static_cast<float>(cal.preds.size());
+  }
+  a.name = args.name;
+  a.created_by = args.command_line;
+  a.base_model_name = std::filesystem::path(model_path).filename().string();
+  a.base_fingerprint = cl::model_fingerprint(m.value().gguf());
+  a.taxonomy_sha256 = tax.value().sha256;
+  a.layer = args.layer;
+  a.pooling = args.pooling;
+  a.prompt_template = args.prompt;
+  a.max_tokens = args.max_tokens;
+
+  // Held-out evaluation: the test split was used for nothing above.
+  const auto test = score(a, feats, split.test);
+  const size_t n_cat = a.categories.size();
+  std::vector<size_t> tp(n_cat, 0), fp(n_cat, 0), fn(n_cat, 0);
+  size_t cat_right = 0, urg_right = 0, routed = 0, routed_right = 0, in_scope = 0;
+  std::vector<uint8_t> test_right;
+  for (size_t i = 0; i < test.preds.size(); ++i) {
+    const int32_t truth = labels[split.test[i]];
+    const auto& p = test.preds[i];
+    const bool right = p.category == true_category(truth);
+    test_right.push_back(right);
+    cat_right += right;
+    urg_right += p.urgency == a.intent_urgency[truth];
+    if (right) ++tp[p.category];
+    else {
+      ++fp[p.category];
+      ++fn[true_category(truth)];
+    }
+    if (a.intents[truth] != cl::out_of_scope_intent) ++in_scope;
+    if (routable(p) && p.confidence >= a.threshold) {
+      ++routed;
+      routed_right += right;
+    }
+  }
+  double f1_sum = 0;
+  size_t f1_n = 0;
+  json per_category = json::object();
+  for (size_t c = 0; c < n_cat; ++c) {
+    if (tp[c] + fn[c] == 0) continue;
+    const double prec = tp[c] + fp[c] ? static_cast<double>(tp[c]) / static_cast<double>(tp[c] + fp[c]) : 0;
+    const double rec = static_cast<double>(tp[c]) / static_cast<double>(tp[c] + fn[c]);
+    const double f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
+    per_category[a.categories[c]] = {{"precision", prec}, {"recall", rec}, {"f1", f1}, {"support", tp[c] + fn[c]}};
+    f1_sum += f1;
+    ++f1_n;
+  }
+  size_t oos_escalated = 0;
+  if (!oos_val.empty()) {
+    std::vector<size_t> rows(oos_val.size());
+    std::iota(rows.begin(), rows.end(), 0);
+    const auto o = score(a, oos_feats, rows);
+    for (const auto& p : o.preds) oos_escalated += !(routable(p) && p.confidence >= a.threshold);
+  }
+  const auto n_test = static_cast<double>(test.preds.size());
+  const auto cal_rel = cl::reliability(cal.confidence, cal_right);
+  const auto test_rel = cl::reliability(test.confidence, test_right);
+
+  if (auto ok = cl::save_adapter(a, args.out); !ok) {
+    std::cerr << "triage train: " << ok.error().message << "\n";
+    return 1;
+  }
+  json report = {
+      {"adapter", args.out},
+      {"command", args.command_line},
+      {"model", model_path},
+      {"data", args.data},
+      {"split", {{"train", split.train.size()}, {"calibration", split.calibration.size()},
+                 {"test", split.test.size()}, {"seed", args.seed}}},
+      {"features", {{"prompt", args.prompt}, {"layer", args.layer}, {"pooling", args.pooling},
+                    {"max_tokens", args.max_tokens}, {"truncated", std::count(truncated.begin(), truncated.end(), 1)}}},
+      {"head", {{"hidden", args.hidden}, {"epochs", args.epochs}, {"l2", args.l2},
+                {"final_training_loss", last_loss}}},
+      {"calibration", {{"temperature", a.temperature}, {"reliability", reliability_json(cal_rel)}}},
+      {"threshold", {{"target_accuracy", args.target_accuracy}, {"threshold", a.threshold},
+                     {"met_on_calibration", choice.met}, {"calibration_coverage_of_routable", choice.coverage},
+                     {"calibration_accuracy", choice.accuracy}}},
+      {"test", {{"category_accuracy", cat_right / n_test},
+                {"category_macro_f1", f1_n ? f1_sum / static_cast<double>(f1_n) : 0.0},
+                {"urgency_accuracy", urg_right / n_test},
+                {"ece", test_rel.ece},
+                {"auto_routed_share", static_cast<double>(routed) / n_test},
+                {"auto_routed_share_of_in_scope", in_scope ? static_cast<double>(routed) / static_cast<double>(in_scope) : 0.0},
+                {"auto_routed_accuracy", routed ? static_cast<double>(routed_right) / static_cast<double>(routed) : 0.0},
+                {"reliability", reliability_json(test_rel)},
+                {"per_category", per_category}}},
+      {"out_of_scope_validation", {{"count", oos_val.size()},
+                                   {"escalated_share", oos_val.empty() ? 0.0 : static_cast<double>(oos_escalated) / static_cast<double>(oos_val.size())}}},
+  };
+  const std::string report_path = args.report.empty() ? args.out + ".report.json" : args.report;
+  std::ofstream(report_path) << report.dump(2) << "\n";
+  const auto& t = report["test"];
+  std::printf("adapter %s (report %s)\n", args.out.c_str(), report_path.c_str());
+  std::printf("  temperature %.3f, threshold %.4f for target %.3f (met on calibration: %s)\n",
+              static_cast<double>(a.temperature), static_cast<double>(a.threshold), args.target_accuracy,
+              choice.met ? "yes" : "no");
+  std::printf("  held-out test (%zu tickets): category accuracy %.4f, macro-F1 %.4f, urgency accuracy %.4f, ECE %.4f\n",
+              test.preds.size(), t["category_accuracy"].get<double>(), t["category_macro_f1"].get<double>(),
+              t["urgency_accuracy"].get<double>(), t["ece"].get<double>());
+  std::printf("  auto-routed %.4f of tickets, accuracy among them %.4f; out-of-scope escalated %.4f (%zu)\n",
+              t["auto_routed_share"].get<double>(), t["auto_routed_accuracy"].get<double>(),
+              report["out_of_scope_validation"]["escalated_share"].get<double>(), oos_val.size());
+  return 0;
+}
+
+int run_classify(const classify_args& args) {
+  auto cfg = topology::load_config(args.config);
+  if (!cfg) {
+    std::cerr << "triage classify: " << cfg.error().message << "\n";
+    return 2;
+  }
+  auto e = cl::engine::load({.model = args.model.empty() ? default_model_path() : args.model,
+                             .adapter = args.adapter, .threads = args.threads, .batch = args.batch});
+  if (!e) {
+    std::cerr << "triage classify: " << e.error().message << "\n";
+    return 2;
+  }
+  // Input: plain lines, CSV with a text column, or JSONL with text or subject/body.
+  std::string raw;
+  if (args.input == "-") {
+    raw.assign(std::istreambuf_iterator<char>(std::cin), {});
+  } else {
+    std::ifstream in(args.input, std::ios::binary);
+    if (!in) {
+      std::cerr << "triage classify: " << args.input << ": cannot open\n";
+      return 2;
+    }
+    raw.assign(std::istreambuf_iterator<char>(in), {});
+  }
+  std::string format = args.format;
+  if (format == "auto") {
+    const auto ext = std::filesystem::path(args.input).extension().string();
+    format = ext == ".csv" ? "csv" : ext == ".jsonl" || ext == ".json" ? "jsonl" : "text";
+    if (format == "text" && !raw.empty() && raw[raw.find_first_not_of(" \t\r\n") == std::string::npos ? 0 : raw.find_first_not_of(" \t\r\n")] == '{') format = "jsonl";
+  }
+  std::vector<std::string> ids, texts;
+  if (format == "csv") {
+    auto t = parse_csv(raw, args.input);
+    if (!t) {
+      std::cerr << "triage classify: " << t.error().message << "\n";
+      return 2;
+    }
+    auto ct = t.value().column("text");
+    if (!ct) {
+      std::cerr << "triage classify: " << ct.error().message << "\n";
+      return 2;
+    }
+    auto cid = t.value().column("id");
+    for (size_t r = 0; r < t.value().rows.size(); ++r) {
+      texts.push_back(t.value().rows[r][ct.value()]);
+      ids.push_back(cid ? t.value().rows[r][cid.value()] : std::to_string(r + 1));
+    }
+  } else {
+    std::istringstream lines(raw);
+    size_t n = 0;
+    for (std::string line; std::getline(lines, line);) {
+      ++n;
+      if (format == "jsonl") {
+        if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+        auto j = json::parse(line, nullptr, false);
+        if (j.is_discarded() || !j.is_object()) {
+          std::cerr << "triage classify: " << args.input << ":" << n << ": not a JSON object\n";
+          return 2;
+        }
+        std::string text = j.value("text", "");
+        if (text.empty()) {
+          text = j.value("subject", "");
+          const std::string body = j.value("body", "");
+          text += (text.empty() || body.empty() ? "" : "\n") + body;
+        }
+        if (text.empty()) {
+          std::cerr << "triage classify: " << args.input << ":" << n
+                    << ": no 'text', 'subject' or 'body' field\n";
+          return 2;
+        }
+        ids.push_back(j.contains("id") ? (j["id"].is_string() ? j["id"].get<std::string>() : j["id"].dump())
+                                       : std::to_string(n));
+        texts.push_back(text);
+      } else {
+        ids.push_back(std::to_string(n));
+        texts.push_back(line);
+      }
+    }
+  }
+  const auto& a = e.value().adapter_info();
+  const auto& routing = cfg.value().routing;
+  const float threshold = routing.min_confidence >= 0 ? static_cast<float>(routing.min_confidence) : a.threshold;
+  const size_t chunk = 256;
+  for (size_t start = 0; start < texts.size(); start += chunk) {
+    const size_t end = std::min(texts.size(), start + chunk);
+    const auto preds = e.value().classify(std::span(texts).subspan(start, end - start));
+    for (size_t k = 0; k < preds.size(); ++k) {
+      const auto& p = preds[k];
+      const std::string& cat = a.categories[p.category];
+      std::string reason;
+      if (p.out_of_scope || cat == cl::out_of_scope_intent) reason = "out_of_scope";
+      else if (std::find(routing.always_escalate.begin(), routing.always_escalate.end(), cat) != routing.always_escalate.end())
+        reason = "always_escalate_category";
+      else if (p.confidence < threshold) reason = "low_confidence";
+      else if (p.truncated && routing.escalate_truncated) reason = "truncated";
+      auto q = routing.queues.find(cat);
+      const std::string queue = q == routing.queues.end() ? cat : q->second;
+      json out = {{"id", ids[start + k]}, {"category", cat}, {"urgency", p.urgency},
+                  {"confidence", p.confidence}, {"intent", a.intents[p.intent]},
+                  {"route", reason.empty() ? queue : "escalate"},
+                  {"reason", reason.empty() ? "confidence " + std::to_string(p.confidence) + " >= threshold " + std::to_string(threshold) : reason},
+                  {"truncated", p.truncated}};
+      std::cout << out.dump() << "\n";
+    }
+  }
+  return 0;
+}
+
+}  // namespace triage::workers
