@@ -177,8 +177,9 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
   }
   // Starts `triage worker`; returns its pid and the read end of its stderr.
   auto spawn = [&](const std::vector<std::string>& extra) -> std::pair<pid_t, int> {
-    std::vector<std::string> args{binary,         "worker",   "--config", config.string(),
-                                  "--worker-id",  "w1",       "--taxonomy", taxonomy.string()};
+    std::vector<std::string> args{binary,      "worker",   "--config",   config.string(),
+                                  "--worker-id", "w1",       "--backend",  "null",
+                                  "--taxonomy",  taxonomy.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     int fds[2];
     if (pipe(fds) != 0) return {-1, -1};
