@@ -10,6 +10,7 @@
 #include "schemas/codec.h"
 #include "workers/classify_cmds.h"
 #include "workers/commands.h"
+#include "workers/model_cmds.h"
 #include "workers/run_cmds.h"
 #include "workers/tokenize_cmd.h"
 
@@ -24,9 +25,6 @@ struct planned {
 // Subcommands whose implementation has not landed yet. Each says so plainly
 // and exits 2, so scripts cannot mistake it for success.
 constexpr planned not_built_yet[] = {
-    {"generate", "greedy text generation from a prompt", 3},
-    {"embed", "pooled hidden states of tickets", 3},
-    {"bench", "inference throughput and latency against llama.cpp", 3},
     {"state", "escalation rate, drift and accuracy from the state store", 7},
     {"retrain", "train and evaluate a candidate adapter from corrections", 7},
     {"replay", "replay files or Kafka ranges through the pipeline and report", 8},
@@ -61,6 +59,40 @@ int main(int argc, char** argv) {
   tokenize->callback([&] {
     std::exit(triage::workers::run_tokenize(tok_model, tok_special, tok_bos));
   });
+
+  triage::workers::generate_args ga;
+  auto* generate = app.add_subcommand("generate", "greedy text generation from a prompt");
+  generate->add_option("--model", ga.model, "GGUF model (default: the installed one)");
+  generate->add_option("--prompt", ga.prompt, "prompt text (or ids with --ids)")->required();
+  generate->add_option("--tokens", ga.n_tokens, "new tokens at most")->capture_default_str();
+  generate->add_option("--threads", ga.threads, "0: one per hardware thread")->capture_default_str();
+  generate->add_flag("--ids", ga.ids, "the prompt is token ids");
+  generate->add_flag("--chat", ga.chat, "wrap the prompt as a ChatML user turn");
+  generate->callback([&] { std::exit(triage::workers::run_generate(ga)); });
+
+  triage::workers::embed_args ea;
+  auto* embed = app.add_subcommand("embed", "pooled hidden states of tickets (one per line) as JSON lines");
+  embed->add_option("--model", ea.model, "GGUF model (default: the installed one)");
+  embed->add_option("--input", ea.input, "input file, - for stdin")->capture_default_str();
+  embed->add_flag("--ids", ea.ids, "lines are token ids");
+  embed->add_option("--layer", ea.layer, "-1 final; 0..n_layers a block's output")->capture_default_str();
+  embed->add_option("--pooling", ea.pooling, "last, mean or both")->capture_default_str();
+  embed->add_option("--threads", ea.threads)->capture_default_str();
+  embed->add_option("--batch", ea.batch)->capture_default_str();
+  embed->callback([&] { std::exit(triage::workers::run_embed(ea)); });
+
+  triage::workers::bench_args ba;
+  ba.data = "data/banking77/train.csv";
+  auto* bench = app.add_subcommand(
+      "bench", "prefill throughput and latency on real tickets, side by side with llama.cpp");
+  bench->add_option("--model", ba.model, "GGUF model (default: the installed one)");
+  bench->add_option("--data", ba.data, "CSV with a text column")->capture_default_str();
+  bench->add_option("--n", ba.n, "tickets")->capture_default_str();
+  bench->add_option("--batches", ba.batches, "batch sizes, e.g. 1,8,32,64")->delimiter(',')->capture_default_str();
+  bench->add_option("--threads", ba.threads)->capture_default_str();
+  bench->add_option("--llama-python", ba.llama_python, "python with llama-cpp-python; none to skip");
+  bench->add_flag("--json", ba.json, "JSON lines instead of a table");
+  bench->callback([&] { std::exit(triage::workers::run_bench(ba)); });
 
   triage::workers::train_args tr;
   auto* train = app.add_subcommand(

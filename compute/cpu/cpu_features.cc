@@ -1,6 +1,8 @@
 #include "compute/cpu/cpu_features.h"
 
 #include <atomic>
+#include <cstdlib>
+#include <string_view>
 
 namespace triage::cpu {
 
@@ -20,7 +22,18 @@ isa detect() {
 #endif
 }
 
-std::atomic<int> limit{static_cast<int>(isa::avx512_vnni)};
+// $TRIAGE_CPU_ISA (scalar, avx2, avx512-vnni) caps the family from the
+// start, e.g. to measure the AVX2 path on an AVX-512 machine.
+int initial_limit() {
+  const char* env = std::getenv("TRIAGE_CPU_ISA");
+  if (env == nullptr) return static_cast<int>(isa::avx512_vnni);
+  const std::string_view v(env);
+  if (v == "scalar") return static_cast<int>(isa::scalar);
+  if (v == "avx2") return static_cast<int>(isa::avx2);
+  return static_cast<int>(isa::avx512_vnni);
+}
+
+std::atomic<int> limit{initial_limit()};
 
 }  // namespace
 

@@ -23,6 +23,8 @@ isa active_isa();
 std::string_view isa_name(isa i);
 // Caps the family every kernel dispatches to (process-wide; for tests and
 // benchmarks comparing paths). Not for use while kernels run on other threads.
+// The environment variable TRIAGE_CPU_ISA (scalar, avx2, avx512-vnni) sets
+// the initial cap.
 void set_isa_limit(isa limit);
 // What the hardware supports, ignoring the limit.
 isa detected_isa();

@@ -37,6 +37,12 @@ void model::check_tokens(std::span<const std::vector<int32_t>> seqs) const {
     if (seqs[s].empty()) {
       throw std::invalid_argument("model::forward: sequence " + std::to_string(s) + " is empty");
     }
+    if (seqs[s].size() > static_cast<size_t>(cfg_.context_length)) {
+      throw std::invalid_argument("model::forward: sequence " + std::to_string(s) + " has " +
+                                  std::to_string(seqs[s].size()) +
+                                  " tokens, more than the context length (" +
+                                  std::to_string(cfg_.context_length) + ")");
+    }
     for (int32_t t : seqs[s]) {
       if (t < 0 || t >= cfg_.vocab_size) {
         throw std::invalid_argument("model::forward: token id " + std::to_string(t) +
@@ -141,9 +147,22 @@ prefill_result model::forward(std::span<const std::vector<int32_t>> seqs,
 
 std::vector<int32_t> model::generate_greedy(std::span<const int32_t> prompt, int n_tokens,
                                             bool stop_at_eos) {
+  const int32_t eos = cfg_.eos_id;
+  return generate_greedy(prompt, n_tokens,
+                         [&](int32_t id) { return !(stop_at_eos && id == eos); });
+}
+
+std::vector<int32_t> model::generate_greedy(std::span<const int32_t> prompt, int n_tokens,
+                                            const std::function<bool(int32_t)>& on_token) {
   std::lock_guard lock(*mutex_);
   std::vector<int32_t> out;
   if (n_tokens <= 0) return out;
+  if (prompt.size() + static_cast<size_t>(n_tokens) > static_cast<size_t>(cfg_.context_length)) {
+    throw std::invalid_argument("model::generate_greedy: prompt (" +
+                                std::to_string(prompt.size()) + ") + new tokens (" +
+                                std::to_string(n_tokens) + ") exceed the context length (" +
+                                std::to_string(cfg_.context_length) + ")");
+  }
   check_tokens(std::span<const std::vector<int32_t>>(
       std::vector<std::vector<int32_t>>{std::vector<int32_t>(prompt.begin(), prompt.end())}));
   kv_cache cache(cfg_.n_layers, cfg_.kv_dim(), static_cast<int64_t>(prompt.size()) + n_tokens);
@@ -156,7 +175,7 @@ std::vector<int32_t> model::generate_greedy(std::span<const int32_t> prompt, int
     const auto next = static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) -
                                            logits.begin());
     out.push_back(next);
-    if (stop_at_eos && next == cfg_.eos_id) break;
+    if (!on_token(next)) break;
     const int32_t tok[1] = {next};
     b = ragged_batch::single(tok, static_cast<int32_t>(cache.size()));
   }

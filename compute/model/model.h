@@ -5,7 +5,7 @@
 //   auto m = triage::model::model::load(path, {.threads = 2});
 //   if (!m) return m.error();                      // names the key or tensor at fault
 //   std::vector<std::vector<int32_t>> seqs = {ids_a, ids_b};   // ragged batch
-//   auto out = m.value().forward(seqs, {.pooling = triage::model::pooling::both});
+//   auto out = m.value().forward(seqs, {.pool = triage::model::pooling::both});
 //   std::span<const float> a_last(out.last.data(), out.dim);   // sequence 0
 //   auto ids = m.value().generate_greedy(prompt_ids, 32);
 //
@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -94,15 +95,21 @@ class model {
   int threads() const { return pool_->size(); }
 
   // Runs the sequences as ragged batches (micro-batches of at most
-  // max_batch_tokens). Throws std::invalid_argument for an empty sequence or
-  // a token id outside the vocabulary.
+  // max_batch_tokens). Throws std::invalid_argument for an empty sequence, a
+  // sequence longer than the model's context length, or a token id outside
+  // the vocabulary.
   prefill_result forward(std::span<const std::vector<int32_t>> seqs,
                          const forward_options& opts = {});
 
   // Greedy decoding: the prompt, then n_tokens times the argmax token, with a
   // KV cache. Stops early after EOS when stop_at_eos. Returns the new tokens.
+  // Throws std::invalid_argument when prompt + n_tokens exceeds the context.
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int n_tokens,
                                        bool stop_at_eos = false);
+  // The same, calling on_token(id) for each new token as soon as it is
+  // chosen (streaming); decoding stops when it returns false.
+  std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int n_tokens,
+                                       const std::function<bool(int32_t)>& on_token);
 
  private:
   model(gguf::reader&& g, config c, weights w, const model_options& opts);

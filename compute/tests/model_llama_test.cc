@@ -97,7 +97,7 @@ double max_abs_diff(std::span<const float> a, std::span<const float> b) {
   return m;
 }
 
-class smollm2 : public ::testing::Test {
+class model_smollm2 : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     const auto path = model_path();
@@ -151,7 +151,7 @@ double kl_divergence(std::span<const float> ref, std::span<const float> x) {
   return kl;
 }
 
-TEST_F(smollm2, last_token_logits_match_llama_cpp) {
+TEST_F(model_smollm2, last_token_logits_match_llama_cpp) {
   double cos_sum = 0;
   for (const auto& g : golden) {
     const std::vector<std::vector<int32_t>> seqs{g.tokens};
@@ -192,7 +192,7 @@ TEST_F(smollm2, last_token_logits_match_llama_cpp) {
 // continuation at least up to its first near-tie; teacher-forced on
 // llama.cpp's continuation, every step's choice must be one llama.cpp ranks
 // within near_tie of its best.
-TEST_F(smollm2, greedy_continuation_matches_llama_cpp) {
+TEST_F(model_smollm2, greedy_continuation_matches_llama_cpp) {
   int checked = 0;
   for (const auto& g : golden) {
     if (g.greedy.empty()) continue;
@@ -236,7 +236,7 @@ TEST_F(smollm2, greedy_continuation_matches_llama_cpp) {
 }
 
 // llama.cpp's embeddings (pooling LAST and MEAN of the final-norm output).
-TEST_F(smollm2, pooled_states_match_llama_cpp) {
+TEST_F(model_smollm2, pooled_states_match_llama_cpp) {
   int checked = 0;
   for (const auto& g : golden) {
     if (g.pooled_last.empty()) continue;
@@ -257,9 +257,11 @@ TEST_F(smollm2, pooled_states_match_llama_cpp) {
 // Rows of a batch never mix: each sequence's numbers are the same whether it
 // runs alone or among others of different lengths (bit for bit, as every
 // kernel computes each row with the same operations in the same order).
-TEST_F(smollm2, ragged_batch_equals_sequences_alone) {
+TEST_F(model_smollm2, ragged_batch_equals_sequences_alone) {
   std::vector<std::vector<int32_t>> seqs;
-  for (const auto& g : golden) seqs.push_back(g.tokens);
+  for (const auto& g : golden) {
+    if (g.tokens.size() < 100) seqs.push_back(g.tokens);  // the long one only costs time
+  }
   seqs.push_back({1, 2, 3});
   seqs.push_back(golden[2].tokens);  // a duplicate
   const auto t0 = std::chrono::steady_clock::now();
@@ -289,7 +291,7 @@ TEST_F(smollm2, ragged_batch_equals_sequences_alone) {
 // that token's state in the full sequence, so mean pooling equals the mean of
 // the prefixes' last-token states; the two poolings differ for more than one
 // token and coincide for one.
-TEST_F(smollm2, mean_and_last_pooling) {
+TEST_F(model_smollm2, mean_and_last_pooling) {
   const std::vector<int32_t> seq(golden[2].tokens.begin(), golden[2].tokens.begin() + 8);
   std::vector<std::vector<int32_t>> prefixes;
   for (size_t n = 1; n <= seq.size(); ++n) prefixes.emplace_back(seq.begin(), seq.begin() + static_cast<long>(n));
@@ -310,7 +312,7 @@ TEST_F(smollm2, mean_and_last_pooling) {
 
 // layer = n_layers is the residual stream the final norm reads; an earlier
 // layer stops early and gives a different state.
-TEST_F(smollm2, layer_selection) {
+TEST_F(model_smollm2, layer_selection) {
   const std::vector<std::vector<int32_t>> seqs{golden[3].tokens};
   const int n_layers = instance->cfg().n_layers;
   auto final_norm = instance->forward(seqs, {.layer = -1});
@@ -335,7 +337,7 @@ TEST_F(smollm2, layer_selection) {
   EXPECT_THROW(instance->forward(std::vector<std::vector<int32_t>>{{49152}}), std::invalid_argument);
 }
 
-TEST_F(smollm2, all_logits_agree_with_last_token_logits) {
+TEST_F(model_smollm2, all_logits_agree_with_last_token_logits) {
   const std::vector<std::vector<int32_t>> seqs{golden[1].tokens, golden[0].tokens};
   auto out = instance->forward(seqs, {.want_logits = true, .all_logits = true});
   ASSERT_EQ(out.offsets.size(), 3u);
