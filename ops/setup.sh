@@ -11,6 +11,11 @@
 # Everything downloaded lands in $TRIAGE_CACHE (default ~/.cache/triage):
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf   kafka-<version>/libs/*.jar
 # Needs root for apt (uses sudo when not root). TRIAGE_SKIP_APT=1 skips step 1.
+#
+#   ops/setup.sh --with-llama-cpp   also builds llama-cpp-python (llama.cpp from
+#                                   source, ~15 min on 2 cores) into
+#                                   $TRIAGE_CACHE/llama-venv: the peer that
+#                                   `triage bench` and the golden-file scripts use
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -102,4 +107,16 @@ else
   mv "$kafka_libs.part" "$kafka_libs"
   touch "$kafka_libs/.complete"
   log "kafka: $kafka_libs ($(ls "$kafka_libs" | wc -l) jars)"
+fi
+
+# --- 4. optional: llama.cpp as a reference ----------------------------------
+if [ "${1:-}" = --with-llama-cpp ]; then
+  venv="$cache/llama-venv"
+  if "$venv/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    log "llama-cpp-python: $venv"
+  else
+    log "llama-cpp-python: building llama.cpp from source into $venv (takes a while)"
+    python3 -m venv "$venv"
+    CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" "$venv/bin/pip" install --quiet llama-cpp-python==0.3.36
+  fi
 fi
