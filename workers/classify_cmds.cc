@@ -21,6 +21,7 @@
 #include "compute/classifier/head.h"
 #include "compute/classifier/taxonomy.h"
 #include "topology/config.h"
+#include "workers/commands.h"
 
 namespace triage::workers {
 namespace {
@@ -99,11 +100,6 @@ json reliability_json(const cl::reliability_report& r) {
 
 }  // namespace
 
-std::string default_model_path() {
-  if (const char* m = std::getenv("TRIAGE_MODEL"); m && *m) return m;
-  return home_cache() + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
 int run_train(const train_args& args) {
   auto tax = cl::load_taxonomy(args.taxonomy);
   if (!tax) {
@@ -157,7 +153,7 @@ int run_train(const train_args& args) {
   const auto split = cl::stratified_split(
       labels, {.calibration = args.calibration, .test = args.test, .seed = args.seed});
 
-  const std::string model_path = args.model.empty() ? default_model_path() : args.model;
+  const std::string model_path = model_path_or_default(args.model);
   auto m = model::model::load(model_path, {.threads = args.threads});
   if (!m) {
     std::cerr << "triage train: " << m.error().message << "\n";
@@ -349,7 +345,7 @@ int run_classify(const classify_args& args) {
     std::cerr << "triage classify: " << cfg.error().message << "\n";
     return 2;
   }
-  auto e = cl::engine::load({.model = args.model.empty() ? default_model_path() : args.model,
+  auto e = cl::engine::load({.model = model_path_or_default(args.model),
                              .adapter = args.adapter, .threads = args.threads, .batch = args.batch});
   if (!e) {
     std::cerr << "triage classify: " << e.error().message << "\n";

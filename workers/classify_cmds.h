@@ -50,7 +50,4 @@ struct classify_args {
 
 int run_classify(const classify_args& args);
 
-// ~/.cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf unless $TRIAGE_MODEL.
-std::string default_model_path();
-
 }  // namespace triage::workers

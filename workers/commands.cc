@@ -1,6 +1,7 @@
 #include "workers/commands.h"
 
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -38,6 +39,15 @@ int run_decode(const std::vector<std::string>& files) {
     std::cout << schemas::to_json(ticket.value()) << "\n";
   }
   return status;
+}
+
+std::string model_path_or_default(const std::string& path) {
+  if (!path.empty()) return path;
+  if (const char* env = std::getenv("TRIAGE_MODEL"); env && *env) return env;
+  const char* cache = std::getenv("TRIAGE_CACHE");
+  const char* home = std::getenv("HOME");
+  const std::string dir = cache && *cache ? cache : std::string(home ? home : "") + "/.cache/triage";
+  return dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 int run_devices() {

@@ -16,4 +16,9 @@ int run_decode(const std::vector<std::string>& files);
 // the CPU backend.
 int run_devices();
 
+// The model file a command uses: `path` when given, else $TRIAGE_MODEL, else
+// the one ops/setup.sh installed ($TRIAGE_CACHE, default ~/.cache/triage,
+// + /models/SmolLM2-135M-Instruct.Q4_1.gguf).
+std::string model_path_or_default(const std::string& path);
+
 }  // namespace triage::workers

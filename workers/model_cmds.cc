@@ -22,6 +22,7 @@
 #include "compute/model/model.h"
 #include "compute/tokenizer/chat.h"
 #include "compute/tokenizer/tokenizer.h"
+#include "workers/commands.h"
 
 namespace triage::workers {
 
@@ -31,14 +32,6 @@ using clock_type = std::chrono::steady_clock;
 
 double ms_since(clock_type::time_point t0) {
   return std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-}
-
-std::string resolve_model(const std::string& path) {
-  if (!path.empty()) return path;
-  if (const char* env = std::getenv("TRIAGE_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") +
-         "/.cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 // "1 2 3", "1,2,3" or "[1, 2, 3]" -> ids; false on anything else.
@@ -122,7 +115,7 @@ int run_generate(const std::string& model, const std::string& prompt, int n_toke
 
 int run_generate(const generate_args& args) {
   loaded l;
-  if (!load(resolve_model(args.model), args.threads, l)) return 1;
+  if (!load(model_path_or_default(args.model), args.threads, l)) return 1;
   const auto& tok = *l.tok;
   std::vector<int32_t> prompt;
   if (args.ids) {
@@ -183,7 +176,7 @@ int run_embed(const embed_args& args) {
     return 2;
   }
   loaded l;
-  if (!load(resolve_model(args.model), args.threads, l)) return 1;
+  if (!load(model_path_or_default(args.model), args.threads, l)) return 1;
   if (args.layer < -1 || args.layer > l.m->cfg().n_layers) {
     std::cerr << "triage embed: --layer must be -1 .. " << l.m->cfg().n_layers << "\n";
     return 2;
@@ -368,7 +361,7 @@ int run_bench(const bench_args& args) {
     std::cerr << "triage bench: --data CSV is required (e.g. Banking77's train.csv)\n";
     return 2;
   }
-  const std::string model_path = resolve_model(args.model);
+  const std::string model_path = model_path_or_default(args.model);
   loaded l;
   if (!load(model_path, args.threads, l)) return 1;
   auto table = read_csv(args.data);

@@ -19,7 +19,7 @@
 #include "compute/classifier/taxonomy.h"
 #include "schemas/codec.h"
 #include "schemas/utf8.h"
-#include "workers/classify_cmds.h"
+#include "workers/commands.h"
 #include "workers/kafka_conf.h"
 #include "workers/slm_backend.h"
 #include "workers/topics.h"
@@ -62,7 +62,7 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
     return std::unique_ptr<backend>(new null_backend(cats.value()));
   }
   if (kind == "cpu") {
-    auto b = slm_backend::load({.model = model.empty() ? default_model_path() : model,
+    auto b = slm_backend::load({.model = model_path_or_default(model),
                                 .adapter = adapter, .threads = threads});
     if (!b) return b.error();
     return std::unique_ptr<backend>(std::move(b.value()));

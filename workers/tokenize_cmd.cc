@@ -8,21 +8,11 @@
 
 #include "compute/gguf/reader.h"
 #include "compute/tokenizer/tokenizer.h"
+#include "workers/commands.h"
 
 namespace triage::workers {
-namespace {
-
-std::string default_model_path() {
-  if (const char* env = std::getenv("TRIAGE_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::string(home != nullptr ? home : "") +
-         "/.cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-}  // namespace
-
 int run_tokenize(const std::string& model_path, bool special, bool add_bos) {
-  const std::string path = model_path.empty() ? default_model_path() : model_path;
+  const std::string path = model_path_or_default(model_path);
   auto gguf = gguf::reader::open(path);
   if (!gguf) {
     std::cerr << "triage tokenize: " << gguf.error().what() << "\n";
