@@ -29,12 +29,6 @@ namespace {
 using json = nlohmann::ordered_json;
 namespace cl = triage::classifier;
 
-std::string home_cache() {
-  const char* home = std::getenv("HOME");
-  const char* c = std::getenv("TRIAGE_CACHE");
-  return c && *c ? c : std::string(home ? home : "/tmp") + "/.cache/triage";
-}
-
 // Features for `texts`, from the cache when an identical run made them.
 std::vector<float> cached_features(model::model& m, const tokenizer::tokenizer& tok,
                                    const cl::feature_spec& spec, const std::vector<std::string>& texts,
@@ -166,7 +160,7 @@ int run_train(const train_args& args) {
   }
   const cl::feature_spec spec{.prompt_template = args.prompt, .max_tokens = args.max_tokens,
                               .layer = args.layer, .pooling = args.pooling};
-  const std::string cache = args.cache.empty() ? home_cache() + "/features" : args.cache;
+  const std::string cache = args.cache.empty() ? cache_dir() + "/features" : args.cache;
   std::vector<uint8_t> truncated, oos_truncated;
   const auto feats = cached_features(m.value(), tok.value(), spec, texts, cache, args.batch,
                                      truncated, "features");

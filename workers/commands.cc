@@ -41,13 +41,16 @@ int run_decode(const std::vector<std::string>& files) {
   return status;
 }
 
+std::string cache_dir() {
+  if (const char* cache = std::getenv("TRIAGE_CACHE"); cache && *cache) return cache;
+  const char* home = std::getenv("HOME");
+  return std::string(home ? home : "") + "/.cache/triage";
+}
+
 std::string model_path_or_default(const std::string& path) {
   if (!path.empty()) return path;
   if (const char* env = std::getenv("TRIAGE_MODEL"); env && *env) return env;
-  const char* cache = std::getenv("TRIAGE_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string dir = cache && *cache ? cache : std::string(home ? home : "") + "/.cache/triage";
-  return dir + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
+  return cache_dir() + "/models/SmolLM2-135M-Instruct.Q4_1.gguf";
 }
 
 int run_devices() {

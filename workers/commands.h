@@ -16,6 +16,10 @@ int run_decode(const std::vector<std::string>& files);
 // the CPU backend.
 int run_devices();
 
+// Where downloads and caches live: $TRIAGE_CACHE, else ~/.cache/triage (as
+// in ops/setup.sh).
+std::string cache_dir();
+
 // The model file a command uses: `path` when given, else $TRIAGE_MODEL, else
 // the one ops/setup.sh installed ($TRIAGE_CACHE, default ~/.cache/triage,
 // + /models/SmolLM2-135M-Instruct.Q4_1.gguf).

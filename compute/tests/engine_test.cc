@@ -7,13 +7,12 @@
 
 #include <gtest/gtest.h>
 
+#include "compute/tests/test_files.h"
+
 namespace triage::classifier {
 namespace {
 
-std::string model_path() {
-  if (const char* env = std::getenv("TRIAGE_MODEL"); env && *env) return env;
-  return std::string(std::getenv("HOME")) + "/.cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
+using triage::test_files::model_path;
 
 class engine_tokens : public ::testing::Test {
  protected:

@@ -6,6 +6,8 @@
 // its absence is a failure, not a skip.
 #include <gtest/gtest.h>
 
+#include "compute/tests/test_files.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -26,17 +28,8 @@ namespace {
 using triage::model::model;
 using triage::model::pooling;
 
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TRIAGE_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : "") /
-         ".cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-std::filesystem::path golden_dir() {
-  const char* src = std::getenv("TRIAGE_SOURCE_DIR");
-  return std::filesystem::path(src != nullptr ? src : ".") / "compute/tests/golden";
-}
+using triage::test_files::golden_dir;
+using triage::test_files::model_path;
 
 struct golden_prompt {
   std::string name;

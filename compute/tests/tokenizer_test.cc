@@ -13,6 +13,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "compute/tests/test_files.h"
+
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
@@ -35,17 +37,8 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-std::filesystem::path model_path() {
-  if (const char* env = std::getenv("TRIAGE_MODEL"); env != nullptr && *env != '\0') return env;
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : "") /
-         ".cache/triage/models/SmolLM2-135M-Instruct.Q4_1.gguf";
-}
-
-std::filesystem::path golden_dir() {
-  const char* src = std::getenv("TRIAGE_SOURCE_DIR");
-  return std::filesystem::path(src != nullptr ? src : ".") / "compute/tests/golden";
-}
+using triage::test_files::golden_dir;
+using triage::test_files::model_path;
 
 // Bytes shown as C escapes, for failure messages.
 std::string escaped(std::string_view s) {
