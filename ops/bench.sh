@@ -3,6 +3,9 @@
 #
 #   ops/bench.sh pipeline [args]   worker overhead vs a plain Kafka pass-through,
 #                                  on a broker this script starts and stops
+#   ops/bench.sh latency [args]    the worker with the SLM at a steady offered
+#                                  load: tickets/s and produce-to-routed latency
+#                                  percentiles, exactly-once and at-least-once
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-}"; shift || true
@@ -16,8 +19,17 @@ case "$what" in
       build/workers/pipeline_bench --bootstrap "$bootstrap" --delivery "$delivery" "$@"
     done
     ;;
+  latency)
+    ops/build.sh >/dev/null
+    dir="$(mktemp -d)"
+    trap 'ops/kafka.sh stop --dir "$dir"' EXIT
+    bootstrap="$(ops/kafka.sh start --dir "$dir")"
+    for delivery in exactly_once at_least_once; do
+      build/workers/latency_bench --bootstrap "$bootstrap" --delivery "$delivery" "$@"
+    done
+    ;;
   *)
-    echo "usage: ops/bench.sh pipeline [args]" >&2
+    echo "usage: ops/bench.sh pipeline|latency [args]" >&2
     exit 2
     ;;
 esac
