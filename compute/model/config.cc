@@ -68,9 +68,13 @@ result<config> read_config(const gguf::reader& g) {
   c.arch_name = std::string(arch.value());
   if (c.arch_name == "llama") {
     c.arch = architecture::llama;
+  } else if (c.arch_name == "qwen2") {
+    c.arch = architecture::qwen2;
+    c.rope_neox = true;
+    c.qkv_bias = true;
   } else {
     return make_error(errc::unsupported_architecture,
-                      g.name() + ": architecture '" + c.arch_name + "' (supported: llama)");
+                      g.name() + ": architecture '" + c.arch_name + "' (supported: llama, qwen2)");
   }
   const std::string p = c.arch_name + ".";
   // Each read stores into its field, or leaves the first error in `failed`.

@@ -15,10 +15,12 @@
 
 namespace triage::model {
 
-// The architectures the engine runs; each has its forward pass in its own
-// file (llama.cc; qwen2 and gemma3 to come).
+// The architectures the engine runs. llama.cc runs both: qwen2 is llama
+// with biases on the Q, K and V projections and NeoX-style RoPE (gemma3 to
+// come, in its own file).
 enum class architecture {
   llama,  // Llama 2/3, SmolLM2, Mistral-style: RMSNorm, SwiGLU, RoPE "normal", GQA
+  qwen2,  // Qwen2, Qwen2.5: llama + Q/K/V biases, RoPE "neox"
 };
 
 struct config {
@@ -37,6 +39,9 @@ struct config {
   float rms_eps = 1e-5f;       // <arch>.attention.layer_norm_rms_epsilon
   int32_t bos_id = -1;         // tokenizer.ggml.bos_token_id (-1: none)
   int32_t eos_id = -1;         // tokenizer.ggml.eos_token_id (-1: none)
+  // From the architecture, as llama.cpp sets them:
+  bool rope_neox = false;      // rotate the two halves of a head (qwen2) rather than pairs
+  bool qkv_bias = false;       // blk.N.attn_{q,k,v}.bias are added after the projections
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }

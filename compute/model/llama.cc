@@ -72,8 +72,18 @@ void llama_forward(const config& c, const weights& w, const ragged_batch& b, int
       for (int64_t i = r0; i < r1; ++i) {
         float* q = st.q.data() + i * q_dim;
         float* k = st.k.data() + i * kv_dim;
-        for (int h = 0; h < c.n_heads; ++h) st.rope.apply_normal(q + h * hd, i);
-        for (int h = 0; h < c.n_kv_heads; ++h) st.rope.apply_normal(k + h * hd, i);
+        if (c.qkv_bias) {
+          cpu::add(q, l.bq.data(), q_dim);
+          cpu::add(k, l.bk.data(), kv_dim);
+          cpu::add(st.v.data() + i * kv_dim, l.bv.data(), kv_dim);
+        }
+        if (c.rope_neox) {
+          for (int h = 0; h < c.n_heads; ++h) st.rope.apply_neox(q + h * hd, i);
+          for (int h = 0; h < c.n_kv_heads; ++h) st.rope.apply_neox(k + h * hd, i);
+        } else {
+          for (int h = 0; h < c.n_heads; ++h) st.rope.apply_normal(q + h * hd, i);
+          for (int h = 0; h < c.n_kv_heads; ++h) st.rope.apply_normal(k + h * hd, i);
+        }
         if (opts.f16_attention) {
           cpu::round_to_f16(q, q_dim);
           cpu::round_to_f16(k, kv_dim);

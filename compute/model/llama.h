@@ -3,6 +3,9 @@
 // x += Wdown (silu(Wgate n2(x)) * Wup n2(x)), with n1, n2 RMSNorms, grouped-
 // query attention and RoPE on adjacent pairs (ggml's "normal" mode, which the
 // GGUF converter's Q/K permutation makes equal to HF's rotate_half).
+// qwen2 runs through the same code: the Q, K and V biases are added after
+// the projections and RoPE rotates the two halves of each head ("neox"), as
+// config.h's qkv_bias and rope_neox say.
 //
 // It runs the blocks only; the caller (model.cc) does the final norm, the
 // pooling and the output layer, so that classification can stop early and

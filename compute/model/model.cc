@@ -59,6 +59,7 @@ void model::run_blocks(const ragged_batch& b, int n_blocks, kv_cache* cache) {
   bo.f16_attention = opts_.f16_attention;
   switch (cfg_.arch) {
     case architecture::llama:
+    case architecture::qwen2:
       llama_forward(cfg_, w_, b, n_blocks, bo, *st_, *pool_, cache);
       return;
   }

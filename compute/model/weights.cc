@@ -108,6 +108,11 @@ result<weights> load_weights(const gguf::reader& g, const config& c) {
     mat(l.wk, p + "attn_k.weight", c.kv_dim(), c.dim);
     mat(l.wv, p + "attn_v.weight", c.kv_dim(), c.dim);
     mat(l.wo, p + "attn_output.weight", c.dim, c.q_dim());
+    if (c.qkv_bias) {
+      vec(l.bq, p + "attn_q.bias", c.q_dim());
+      vec(l.bk, p + "attn_k.bias", c.kv_dim());
+      vec(l.bv, p + "attn_v.bias", c.kv_dim());
+    }
     vec(l.ffn_norm, p + "ffn_norm.weight", c.dim);
     mat(l.w_gate, p + "ffn_gate.weight", c.ffn_dim, c.dim);
     mat(l.w_up, p + "ffn_up.weight", c.ffn_dim, c.dim);

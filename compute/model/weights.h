@@ -26,6 +26,10 @@ struct layer_weights {
   cpu::matrix_view wk;               // (kv_dim, dim) blk.N.attn_k.weight
   cpu::matrix_view wv;               // (kv_dim, dim) blk.N.attn_v.weight
   cpu::matrix_view wo;               // (dim, q_dim) blk.N.attn_output.weight
+  // Projection biases (qwen2; empty when the architecture has none).
+  std::span<const float> bq;         // (q_dim) blk.N.attn_q.bias
+  std::span<const float> bk;         // (kv_dim) blk.N.attn_k.bias
+  std::span<const float> bv;         // (kv_dim) blk.N.attn_v.bias
   std::span<const float> ffn_norm;   // (dim) blk.N.ffn_norm.weight
   cpu::matrix_view w_gate;           // (ffn_dim, dim) blk.N.ffn_gate.weight
   cpu::matrix_view w_up;             // (ffn_dim, dim) blk.N.ffn_up.weight
@@ -43,7 +47,8 @@ struct weights {
   std::vector<std::unique_ptr<float[]>> converted;
 };
 
-// Finds and checks every tensor the llama architecture needs: present, 2-D
+// Finds and checks every tensor the architecture needs (llama, plus the
+// Q/K/V biases for qwen2): present, 2-D
 // or 1-D with exactly the configured shape, of a type the kernels read.
 // Errors name the tensor, e.g. "model.gguf: tensor 'blk.3.attn_k.weight' has
 // shape (576, 64), expected (576, 192) [ne0, ne1]".
