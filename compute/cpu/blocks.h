@@ -15,7 +15,7 @@
 
 namespace triage::cpu {
 
-inline constexpr int qk32 = 32;   // elements per block of Q4_0, Q4_1, Q8_0
+inline constexpr int qk32 = 32;   // elements per block of Q4_0, Q4_1, Q5_0, Q8_0
 inline constexpr int qk_k = 256;  // elements per super-block of the K-quants
 
 // x = d * (q - 8), q in 0..15.
@@ -32,6 +32,16 @@ struct block_q4_1 {
   uint8_t qs[qk32 / 2];
 };
 static_assert(sizeof(block_q4_1) == 20);
+
+// x = d * (q - 16), q in 0..31: the low 4 bits as in Q4_0 (byte j: element
+// j low nibble, element j + 16 high nibble), bit 4 of element j in bit j of
+// qh (little-endian 32-bit).
+struct block_q5_0 {
+  uint16_t d;  // F16 scale
+  uint8_t qh[4];
+  uint8_t qs[qk32 / 2];
+};
+static_assert(sizeof(block_q5_0) == 22);
 
 // x = d * q, q in -127..127 (ggml never writes -128).
 struct block_q8_0 {

@@ -41,6 +41,21 @@ void dequantize_q4_1(const std::byte* src, float* y, int64_t n) {
   }
 }
 
+void dequantize_q5_0(const std::byte* src, float* y, int64_t n) {
+  const auto* b = blocks<block_q5_0>(src);
+  for (int64_t i = 0; i < n / qk32; ++i) {
+    const float d = fp16_to_fp32(b[i].d);
+    uint32_t qh = 0;
+    std::memcpy(&qh, b[i].qh, 4);
+    for (int j = 0; j < qk32 / 2; ++j) {
+      const int lo = (b[i].qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1) << 4);
+      const int hi = (b[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4);
+      y[i * qk32 + j] = d * static_cast<float>(lo - 16);
+      y[i * qk32 + j + 16] = d * static_cast<float>(hi - 16);
+    }
+  }
+}
+
 void dequantize_q8_0(const std::byte* src, float* y, int64_t n) {
   const auto* b = blocks<block_q8_0>(src);
   for (int64_t i = 0; i < n / qk32; ++i) {
@@ -103,6 +118,7 @@ bool can_dequantize(tensor_type t) {
     case tensor_type::q8_0:
     case tensor_type::q4_0:
     case tensor_type::q4_1:
+    case tensor_type::q5_0:
     case tensor_type::q4_k:
     case tensor_type::q6_k:
       return true;
@@ -136,6 +152,8 @@ void dequantize_row(tensor_type t, const std::byte* src, float* dst, int64_t n) 
       return dequantize_q4_0(src, dst, n);
     case tensor_type::q4_1:
       return dequantize_q4_1(src, dst, n);
+    case tensor_type::q5_0:
+      return dequantize_q5_0(src, dst, n);
     case tensor_type::q4_k:
       return dequantize_q4_k(src, dst, n);
     case tensor_type::q6_k:

@@ -1,5 +1,6 @@
 // dequantize.h: the reference decoding of every weight type the CPU engine
-// reads (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K) into floats, exactly
+// reads (F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K) into
+// floats, exactly
 // as ggml defines the block layouts (blocks.h). Used for embedding lookups,
 // small tensors (norm weights), the reference matmul and the tests; the fast
 // matmul never dequantizes.

@@ -29,6 +29,7 @@ bool uses_q8(tensor_type t) {
   switch (t) {
     case tensor_type::q4_0:
     case tensor_type::q4_1:
+    case tensor_type::q5_0:
     case tensor_type::q8_0:
     case tensor_type::q4_k:
     case tensor_type::q6_k:

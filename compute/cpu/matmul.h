@@ -2,7 +2,7 @@
 // float activations: y[i][j] = sum_l x[i][l] * W[j][l]. W stays where it is
 // (usually the model's mmap); nothing is dequantized.
 //
-// Quantized W (Q4_0, Q4_1, Q8_0, Q4_K, Q6_K): x is first quantized to int8
+// Quantized W (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K): x is first quantized to int8
 // per 32 values (q8_activations, as llama.cpp does), then each (row, column)
 // pair is an integer dot product per block, scaled in float. Float W (F32,
 // F16, BF16): float dot products. Kernels: scalar, AVX2 (maddubs/madd) and

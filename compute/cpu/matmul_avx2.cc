@@ -42,7 +42,7 @@ __m256i int_dot(const unpacked& w, __m256i xv, __m256i aux);
 template <class F>
 inline __m256i int_dot(const unpacked& w, __m256i xv, __m256i aux) {
   const __m256i ones = _mm256_set1_epi16(1);
-  if constexpr (std::is_same_v<F, fmt_q8_0>) {
+  if constexpr (std::is_same_v<F, fmt_q8_0> || std::is_same_v<F, fmt_q5_0>) {  // signed codes
     const __m256i p = _mm256_maddubs_epi16(_mm256_sign_epi8(w.u, w.u), _mm256_sign_epi8(xv, w.u));
     return _mm256_madd_epi16(p, ones);
   } else if constexpr (std::is_same_v<F, fmt_q6_k>) {

@@ -38,7 +38,7 @@ __m256i int_dot(const unpacked& w, __m256i xv, __m256i aux);
 
 template <class F>
 inline __m256i int_dot(const unpacked& w, __m256i xv, __m256i aux) {
-  if constexpr (std::is_same_v<F, fmt_q8_0>) {
+  if constexpr (std::is_same_v<F, fmt_q8_0> || std::is_same_v<F, fmt_q5_0>) {  // signed codes
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_sign_epi8(w.u, w.u),
                                _mm256_sign_epi8(xv, w.u));
   } else if constexpr (std::is_same_v<F, fmt_q6_k>) {

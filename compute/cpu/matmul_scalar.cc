@@ -46,6 +46,19 @@ void decode(tensor_type t, const std::byte* row, int64_t b, block_codes& out) {
       }
       return;
     }
+    case tensor_type::q5_0: {
+      // Signed codes q - 16 (as ggml's Q5_0 x Q8_0 dot): no offset term.
+      const auto& blk = reinterpret_cast<const block_q5_0*>(row)[b];
+      uint32_t qh = 0;
+      std::memcpy(&qh, blk.qh, 4);
+      out.dw = fp16_to_fp32(blk.d);
+      out.mw = 0.0f;
+      for (int j = 0; j < 16; ++j) {
+        out.code[j] = ((blk.qs[j] & 0xf) | static_cast<int>(((qh >> j) & 1) << 4)) - 16;
+        out.code[j + 16] = ((blk.qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4)) - 16;
+      }
+      return;
+    }
     case tensor_type::q8_0: {
       const auto& blk = reinterpret_cast<const block_q8_0*>(row)[b];
       out.dw = fp16_to_fp32(blk.d);

@@ -135,6 +135,32 @@ void encode_q4_0(const float* x, block_q4_0* y, int64_t n) {
   }
 }
 
+void encode_q5_0(const float* x, block_q5_0* y, int64_t n) {
+  for (int64_t i = 0; i < n / qk32; ++i) {
+    // As Q4_0: the value of largest magnitude maps to -16 (range -16..15).
+    float amax = 0.0f, vmax = 0.0f;
+    for (int j = 0; j < qk32; ++j) {
+      const float v = x[i * qk32 + j];
+      if (std::fabs(v) > amax) {
+        amax = std::fabs(v);
+        vmax = v;
+      }
+    }
+    const float d = vmax / -16.0f;
+    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    y[i].d = fp32_to_fp16(d);
+    uint32_t qh = 0;
+    for (int j = 0; j < qk32 / 2; ++j) {
+      const int a = std::clamp(nearest(x[i * qk32 + j] * id) + 16, 0, 31);
+      const int b = std::clamp(nearest(x[i * qk32 + j + 16] * id) + 16, 0, 31);
+      y[i].qs[j] = static_cast<uint8_t>((a & 0xf) | ((b & 0xf) << 4));
+      qh |= static_cast<uint32_t>(a >> 4) << j;
+      qh |= static_cast<uint32_t>(b >> 4) << (j + 16);
+    }
+    std::memcpy(y[i].qh, &qh, 4);
+  }
+}
+
 void encode_q4_1(const float* x, block_q4_1* y, int64_t n) {
   for (int64_t i = 0; i < n / qk32; ++i) {
     float lo = x[i * qk32], hi = x[i * qk32];
@@ -273,6 +299,7 @@ bool can_quantize(tensor_type t) {
     case tensor_type::q8_0:
     case tensor_type::q4_0:
     case tensor_type::q4_1:
+    case tensor_type::q5_0:
     case tensor_type::q4_k:
     case tensor_type::q6_k:
       return true;
@@ -321,6 +348,9 @@ std::vector<std::byte> quantize_weights(tensor_type t, std::span<const float> x,
         break;
       case tensor_type::q4_1:
         encode_q4_1(xr, reinterpret_cast<block_q4_1*>(yr), cols);
+        break;
+      case tensor_type::q5_0:
+        encode_q5_0(xr, reinterpret_cast<block_q5_0*>(yr), cols);
         break;
       case tensor_type::q4_k:
         encode_q4_k(xr, reinterpret_cast<block_q4_k*>(yr), cols);

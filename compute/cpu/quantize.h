@@ -57,7 +57,7 @@ void quantize_activations_reference(const float* x, int64_t m, int64_t k, q8_act
                                     int64_t ldx = 0);
 
 // Whether quantize_weights supports the type (F32, F16, BF16, Q8_0, Q4_0,
-// Q4_1, Q4_K, Q6_K).
+// Q4_1, Q5_0, Q4_K, Q6_K).
 bool can_quantize(gguf::tensor_type t);
 // Encodes a row-major (rows, cols) float matrix as type t: rows * row_bytes.
 // cols must be a whole number of the type's blocks (32, or 256 for K-quants).

@@ -72,9 +72,15 @@ result<config> read_config(const gguf::reader& g) {
     c.arch = architecture::qwen2;
     c.rope_neox = true;
     c.qkv_bias = true;
+  } else if (c.arch_name == "gemma3") {
+    c.arch = architecture::gemma3;
+    c.rope_neox = true;
+    c.embed_scale = true;
+    c.swa_period = 6;
   } else {
-    return make_error(errc::unsupported_architecture,
-                      g.name() + ": architecture '" + c.arch_name + "' (supported: llama, qwen2)");
+    return make_error(errc::unsupported_architecture, g.name() + ": architecture '" +
+                                                          c.arch_name +
+                                                          "' (supported: llama, qwen2, gemma3)");
   }
   const std::string p = c.arch_name + ".";
   // Each read stores into its field, or leaves the first error in `failed`.
@@ -136,6 +142,26 @@ result<config> read_config(const gguf::reader& g) {
   auto base = read_float(g, p + "rope.freq_base", 10000.0f, false);
   if (!base) return base.error();
   c.rope_freq_base = base.value();
+  if (c.arch == architecture::gemma3) {
+    // llama.cpp scales queries by 1/sqrt(dim / n_heads) for Gemma 3 27B (the
+    // 62-layer model: query_pre_attn_scalar), by 1/sqrt(head_dim) otherwise.
+    if (c.n_layers == 62) c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.dim / c.n_heads));
+    if (g.contains(p + "attention.sliding_window")) {
+      read(c.sliding_window, "attention.sliding_window", -1);
+      if (failed) return *failed;
+    }
+    // Linear RoPE scaling (the larger Gemma 3 models, global layers only) is
+    // not implemented: refuse rather than compute something else.
+    if (g.contains(p + "rope.scaling.factor")) {
+      auto f = read_float(g, p + "rope.scaling.factor", 1.0f, false);
+      if (!f) return f.error();
+      if (f.value() != 1.0f) {
+        return make_error(errc::bad_key, g.name() + ": '" + p + "rope.scaling.factor' is " +
+                                             std::to_string(f.value()) +
+                                             "; RoPE scaling is not supported");
+      }
+    }
+  }
   c.bos_id = read_token_id(g, "tokenizer.ggml.bos_token_id");
   c.eos_id = read_token_id(g, "tokenizer.ggml.eos_token_id");
   return c;

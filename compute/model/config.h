@@ -15,12 +15,13 @@
 
 namespace triage::model {
 
-// The architectures the engine runs. llama.cc runs both: qwen2 is llama
-// with biases on the Q, K and V projections and NeoX-style RoPE (gemma3 to
-// come, in its own file).
+// The architectures the engine runs. llama.cc runs llama and qwen2 (llama
+// with biases on the Q, K and V projections and NeoX-style RoPE); gemma3.cc
+// runs gemma3.
 enum class architecture {
-  llama,  // Llama 2/3, SmolLM2, Mistral-style: RMSNorm, SwiGLU, RoPE "normal", GQA
-  qwen2,  // Qwen2, Qwen2.5: llama + Q/K/V biases, RoPE "neox"
+  llama,   // Llama 2/3, SmolLM2, Mistral-style: RMSNorm, SwiGLU, RoPE "normal", GQA
+  qwen2,   // Qwen2, Qwen2.5: llama + Q/K/V biases, RoPE "neox"
+  gemma3,  // Gemma 3: scaled embeddings, Q/K norms, post-norms, GeGLU, sliding windows
 };
 
 struct config {
@@ -42,9 +43,22 @@ struct config {
   // From the architecture, as llama.cpp sets them:
   bool rope_neox = false;      // rotate the two halves of a head (qwen2) rather than pairs
   bool qkv_bias = false;       // blk.N.attn_{q,k,v}.bias are added after the projections
+  // gemma3 (as llama.cpp's gemma3 graph):
+  // <arch>.attention.sliding_window: local layers attend to the last
+  // `sliding_window` positions, the query's own included (0: no local layers).
+  int sliding_window = 0;
+  // Every swa_period-th layer (il % swa_period == swa_period - 1) is global,
+  // the others local; 0: all global. llama.cpp fixes 6 for gemma3.
+  int swa_period = 0;
+  float rope_freq_base_swa = 10000.0f;  // RoPE base of the local layers (llama.cpp: 10000)
+  float attn_scale = 0.0f;     // query scale; 0: 1 / sqrt(head_dim) (gemma3 27B: 1 / sqrt(dim / n_heads))
+  bool embed_scale = false;    // embeddings times sqrt(dim)
 
   int q_dim() const { return n_heads * head_dim; }
   int kv_dim() const { return n_kv_heads * head_dim; }
+  bool is_local(int layer) const {
+    return sliding_window > 0 && swa_period > 0 && layer % swa_period < swa_period - 1;
+  }
 };
 
 // Reads and checks the hyperparameters; the vocabulary size falls back to

@@ -7,6 +7,7 @@
 #include "compute/cpu/matmul.h"
 #include "compute/cpu/ops.h"
 #include "compute/model/errc.h"
+#include "compute/model/gemma3.h"
 
 namespace triage::model {
 
@@ -61,6 +62,9 @@ void model::run_blocks(const ragged_batch& b, int n_blocks, kv_cache* cache) {
     case architecture::llama:
     case architecture::qwen2:
       llama_forward(cfg_, w_, b, n_blocks, bo, *st_, *pool_, cache);
+      return;
+    case architecture::gemma3:
+      gemma3_forward(cfg_, w_, b, n_blocks, bo, *st_, *pool_, cache);
       return;
   }
 }

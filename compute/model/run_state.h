@@ -28,6 +28,7 @@ struct run_state {
   std::vector<float> up;    // (n_tokens, ffn_dim) FFN up projection
   cpu::q8_activations xq;   // the current matmul input, quantized once for all its matrices
   cpu::rope_table rope{2, 10000.0f};  // cos/sin of the batch's positions
+  cpu::rope_table rope_local{2, 10000.0f};  // gemma3: the same with the local layers' base
 
   void reserve(const config& c, int64_t n_tokens) {
     if (n_tokens <= capacity) return;

@@ -37,7 +37,7 @@ result<gguf::tensor_info> find(const gguf::reader& g, const std::string& name,
     return make_error(errc::unsupported_type,
                       g.name() + ": tensor '" + name + "' has type " +
                           std::string(gguf::type_name(info.type)) +
-                          " (the CPU kernels read F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K, Q6_K)");
+                          " (the CPU kernels read F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)");
   }
   return info;
 }
@@ -112,6 +112,12 @@ result<weights> load_weights(const gguf::reader& g, const config& c) {
       vec(l.bq, p + "attn_q.bias", c.q_dim());
       vec(l.bk, p + "attn_k.bias", c.kv_dim());
       vec(l.bv, p + "attn_v.bias", c.kv_dim());
+    }
+    if (c.arch == architecture::gemma3) {
+      vec(l.attn_q_norm, p + "attn_q_norm.weight", c.head_dim);
+      vec(l.attn_k_norm, p + "attn_k_norm.weight", c.head_dim);
+      vec(l.post_attn_norm, p + "post_attention_norm.weight", c.dim);
+      vec(l.post_ffn_norm, p + "post_ffw_norm.weight", c.dim);
     }
     vec(l.ffn_norm, p + "ffn_norm.weight", c.dim);
     mat(l.w_gate, p + "ffn_gate.weight", c.ffn_dim, c.dim);

@@ -30,6 +30,12 @@ struct layer_weights {
   std::span<const float> bq;         // (q_dim) blk.N.attn_q.bias
   std::span<const float> bk;         // (kv_dim) blk.N.attn_k.bias
   std::span<const float> bv;         // (kv_dim) blk.N.attn_v.bias
+  // gemma3 only (empty otherwise): per-head RMSNorm of Q and K, and the
+  // norms of the attention and FFN outputs before the residual adds.
+  std::span<const float> attn_q_norm;     // (head_dim) blk.N.attn_q_norm.weight
+  std::span<const float> attn_k_norm;     // (head_dim) blk.N.attn_k_norm.weight
+  std::span<const float> post_attn_norm;  // (dim) blk.N.post_attention_norm.weight
+  std::span<const float> post_ffn_norm;   // (dim) blk.N.post_ffw_norm.weight
   std::span<const float> ffn_norm;   // (dim) blk.N.ffn_norm.weight
   cpu::matrix_view w_gate;           // (ffn_dim, dim) blk.N.ffn_gate.weight
   cpu::matrix_view w_up;             // (ffn_dim, dim) blk.N.ffn_up.weight
@@ -48,7 +54,7 @@ struct weights {
 };
 
 // Finds and checks every tensor the architecture needs (llama, plus the
-// Q/K/V biases for qwen2): present, 2-D
+// Q/K/V biases for qwen2, plus the Q/K and post norms for gemma3): present, 2-D
 // or 1-D with exactly the configured shape, of a type the kernels read.
 // Errors name the tensor, e.g. "model.gguf: tensor 'blk.3.attn_k.weight' has
 // shape (576, 64), expected (576, 192) [ne0, ne1]".

@@ -58,7 +58,7 @@ std::vector<isa> fast_families() {
 
 constexpr tensor_type all_types[] = {tensor_type::f32,  tensor_type::f16,  tensor_type::bf16,
                                      tensor_type::q8_0, tensor_type::q4_0, tensor_type::q4_1,
-                                     tensor_type::q4_k, tensor_type::q6_k};
+                                     tensor_type::q5_0, tensor_type::q4_k, tensor_type::q6_k};
 
 // How well the round-to-nearest encoders reproduce N(0,1) weights: bounds on
 // err(dequantize(quantize(w)), w), from the bits per weight (a safety factor
@@ -75,6 +75,8 @@ double encode_bound(tensor_type t) {
       return 0.015;
     case tensor_type::q6_k:
       return 0.05;
+    case tensor_type::q5_0:
+      return 0.08;
     default:
       return 0.15;  // 4-bit types
   }
@@ -177,6 +179,37 @@ TEST(cpu_dequantize, q6_k_bit_layout) {
   dequantize_row(tensor_type::q6_k, reinterpret_cast<const std::byte*>(&b), y, 256);
   EXPECT_EQ(y[128 + 64 + 5], static_cast<float>((12 - 8) * ((10 | (2 << 4)) - 32)));
   EXPECT_EQ(y[0], static_cast<float>(-8 * -32));  // all-zero codes: q = -32, scale -8
+}
+
+// Q5_0 (Gemma 3's Q/K/gate/up): bit 4 of element j is bit j of qh, for the
+// high-nibble elements j + 16 too; codes are q - 16.
+TEST(cpu_dequantize, q5_0_bit_layout) {
+  block_q5_0 b{};
+  b.d = fp32_to_fp16(0.5f);
+  b.qs[3] = 0x7a;                       // element 3: low bits 10; element 19: low bits 7
+  const uint32_t qh = (1u << 3) | (1u << 20);  // bit 4 set for elements 3 and 20
+  std::memcpy(b.qh, &qh, 4);
+  float y[32];
+  dequantize_row(tensor_type::q5_0, reinterpret_cast<const std::byte*>(&b), y, 32);
+  EXPECT_EQ(y[3], 0.5f * ((10 | 16) - 16));
+  EXPECT_EQ(y[19], 0.5f * (7 - 16));
+  EXPECT_EQ(y[20], 0.5f * ((0 | 16) - 16));
+  EXPECT_EQ(y[0], 0.5f * -16);
+  // And the integer kernels read the same codes: against one-hot inputs the
+  // matmul returns each weight (times the activation's 8-bit scale, exact here).
+  thread_pool pool(1);
+  matrix_view mv{tensor_type::q5_0, 1, 32, sizeof(b), reinterpret_cast<const std::byte*>(&b)};
+  std::vector<isa> families = fast_families();
+  families.insert(families.begin(), isa::scalar);
+  for (isa f : families) {
+    for (int e : {0, 3, 19, 20, 31}) {
+      std::vector<float> x(32, 0.0f);
+      x[static_cast<size_t>(e)] = 127.0f;
+      float out = NAN;
+      matmul_with(f, mv, {x.data(), nullptr, 1, 0}, &out, pool);
+      EXPECT_EQ(out, 127.0f * y[e]) << isa_name(f) << " element " << e;
+    }
+  }
 }
 
 // Blocks encoded by llama.cpp's own quantizer (compute/tests/golden/

@@ -534,11 +534,11 @@ TEST(tokenizer_tiny, load_errors_name_the_key_and_value) {
   }
   {
     auto s = ok;
-    s.model = "llama";
+    s.model = "bert";
     auto t = build(s);
     ASSERT_FALSE(t);
     EXPECT_EQ(t.error().code, errc::unsupported_model);
-    EXPECT_THAT(t.error().message, HasSubstr("'llama' (SentencePiece)"));
+    EXPECT_THAT(t.error().message, HasSubstr("'bert' (WordPiece)"));
   }
   {
     auto s = ok;

@@ -34,6 +34,12 @@ struct tokenizer::state {
   bool add_bos = false;
   bool add_eos = false;
   bpe rules;
+  // SentencePiece vocabularies (tokenizer.ggml.model "llama"): merged by
+  // score instead of by BPE rules, unknown characters spelled as <0xNN>.
+  bool spm = false;
+  bool add_space_prefix = false;  // tokenizer.ggml.add_space_prefix (SentencePiece default: true)
+  std::vector<float> scores;      // tokenizer.ggml.scores (0 when absent)
+  std::array<int32_t, 256> byte_ids{};  // the token of each byte (<0xNN>), -1: none
 
   std::string_view text(int32_t id) const {
     return std::string_view(text_blob).substr(text_off[id], text_off[id + 1] - text_off[id]);
@@ -44,6 +50,7 @@ struct tokenizer::state {
   int32_t size() const { return static_cast<int32_t>(types.size()); }
 
   void encode_text(std::string_view raw, std::vector<int32_t>& out) const;
+  void encode_spm(std::string_view raw, bool space_prefix, std::vector<int32_t>& out) const;
 };
 
 namespace {
@@ -128,6 +135,42 @@ std::string decode_symbols(std::string_view text) {
   return out;
 }
 
+// The bytes a SentencePiece token stands for: "\u2581" is a space.
+std::string unescape_spaces(std::string_view text) {
+  constexpr std::string_view marker = "\xe2\x96\x81";  // U+2581
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    if (text.substr(i, marker.size()) == marker) {
+      out += ' ';
+      i += marker.size();
+    } else {
+      out += text[i++];
+    }
+  }
+  return out;
+}
+
+// Per-thread working memory of encode_spm(): the symbol chain and the queue
+// of candidate merges.
+struct spm_symbol {
+  uint32_t begin;  // byte offset in the escaped text
+  uint32_t n;      // bytes; 0 once merged into its left neighbour
+  int32_t prev;
+  int32_t next;
+};
+struct spm_bigram {
+  float score;
+  int32_t left;
+  int32_t right;
+  uint32_t size;
+};
+struct spm_scratch {
+  std::string text;
+  std::vector<spm_symbol> symbols;
+  std::vector<spm_bigram> heap;
+};
+
 // Per-thread working memory of encode_text().
 struct text_scratch {
   std::string canonical;  // the text re-encoded from its code points
@@ -175,23 +218,99 @@ void tokenizer::state::encode_text(std::string_view raw, std::vector<int32_t>& o
   }
 }
 
+void tokenizer::state::encode_spm(std::string_view raw, bool space_prefix,
+                                  std::vector<int32_t>& out) const {
+  thread_local spm_scratch s;
+  // Spaces become U+2581, as in the vocabulary (llama.cpp's
+  // llama_escape_whitespace); nothing else is normalised.
+  s.text.clear();
+  if (space_prefix) s.text += "\xe2\x96\x81";
+  for (char ch : raw) {
+    if (ch == ' ') {
+      s.text += "\xe2\x96\x81";
+    } else {
+      s.text += ch;
+    }
+  }
+  const std::string_view text = s.text;
+  // One symbol per UTF-8 character, its length from the lead byte alone
+  // (invalid sequences are cut the same way llama.cpp cuts them).
+  s.symbols.clear();
+  for (size_t off = 0; off < text.size();) {
+    static constexpr uint8_t len_of[16] = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 3, 4};
+    const size_t n = std::min<size_t>(len_of[static_cast<uint8_t>(text[off]) >> 4], text.size() - off);
+    const auto i = static_cast<int32_t>(s.symbols.size());
+    s.symbols.push_back({static_cast<uint32_t>(off), static_cast<uint32_t>(n), i - 1,
+                         off + n == text.size() ? -1 : i + 1});
+    off += n;
+  }
+  // Highest score first; on equal scores the leftmost pair.
+  auto lower = [](const spm_bigram& a, const spm_bigram& b) {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  };
+  s.heap.clear();
+  auto try_add = [&](int32_t left, int32_t right) {
+    if (left < 0 || right < 0) return;
+    const spm_symbol& l = s.symbols[static_cast<size_t>(left)];
+    const spm_symbol& r = s.symbols[static_cast<size_t>(right)];
+    const auto it = by_text.find(text.substr(l.begin, l.n + r.n));
+    if (it == by_text.end()) return;
+    s.heap.push_back({scores[static_cast<size_t>(it->second)], left, right, l.n + r.n});
+    std::push_heap(s.heap.begin(), s.heap.end(), lower);
+  };
+  for (int32_t i = 1; i < static_cast<int32_t>(s.symbols.size()); ++i) try_add(i - 1, i);
+  while (!s.heap.empty()) {
+    std::pop_heap(s.heap.begin(), s.heap.end(), lower);
+    const spm_bigram bg = s.heap.back();
+    s.heap.pop_back();
+    spm_symbol& l = s.symbols[static_cast<size_t>(bg.left)];
+    spm_symbol& r = s.symbols[static_cast<size_t>(bg.right)];
+    // Stale: one side has changed since the pair was queued.
+    if (l.n == 0 || r.n == 0 || l.n + r.n != bg.size) continue;
+    l.n += r.n;
+    r.n = 0;
+    l.next = r.next;
+    if (r.next >= 0) s.symbols[static_cast<size_t>(r.next)].prev = bg.left;
+    try_add(l.prev, bg.left);
+    try_add(bg.left, l.next);
+  }
+  // Every merged symbol is a token; a single character that is not one is
+  // spelled with byte tokens.
+  for (int32_t i = s.symbols.empty() ? -1 : 0; i != -1; i = s.symbols[static_cast<size_t>(i)].next) {
+    const spm_symbol& sym = s.symbols[static_cast<size_t>(i)];
+    const std::string_view piece = text.substr(sym.begin, sym.n);
+    if (const auto it = by_text.find(piece); it != by_text.end()) {
+      out.push_back(it->second);
+      continue;
+    }
+    for (char ch : piece) {
+      const int32_t id = byte_ids[static_cast<uint8_t>(ch)];
+      out.push_back(id >= 0 ? id : unk);
+    }
+  }
+}
+
 result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
   auto st = std::make_shared<state>();
 
   auto model = gguf.get_string(k_model_key);
   if (!model) return key_error(gguf, k_model_key, model.error());
-  if (model.value() != "gpt2") {
-    const std::string_view kind = model.value() == "llama"  ? " (SentencePiece)"
-                                  : model.value() == "bert" ? " (WordPiece)"
-                                                            : "";
-    return make_error(errc::unsupported_model, gguf.name() + ": " + std::string(k_model_key) +
-                                                   " is '" + std::string(model.value()) + "'" +
-                                                   std::string(kind) +
-                                                   "; only byte-level BPE ('gpt2') is supported");
+  if (model.value() != "gpt2" && model.value() != "llama") {
+    const std::string_view kind = model.value() == "bert" ? " (WordPiece)"
+                                  : model.value() == "t5" ? " (Unigram)"
+                                                          : "";
+    return make_error(errc::unsupported_model,
+                      gguf.name() + ": " + std::string(k_model_key) + " is '" +
+                          std::string(model.value()) + "'" + std::string(kind) +
+                          "; supported: byte-level BPE ('gpt2') and SentencePiece ('llama')");
   }
+  st->spm = model.value() == "llama";
 
   auto pre = gguf.get_string(k_pre_key);
-  if (!pre) {
+  if (st->spm) {
+    // SentencePiece splits no words: tokenizer.ggml.pre is not used.
+    st->pre_name = pre ? std::string(pre.value()) : std::string("default");
+  } else if (!pre) {
     if (pre.error().code == gguf::errc::not_found) {
       return make_error(errc::missing_key,
                         gguf.name() + ": " + std::string(k_pre_key) +
@@ -200,15 +319,17 @@ result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
     }
     return key_error(gguf, k_pre_key, pre.error());
   }
-  auto config = find_pre_tokenizer(pre.value());
-  if (!config) {
-    return make_error(errc::unknown_pre_tokenizer,
-                      gguf.name() + ": " + std::string(k_pre_key) + " '" +
-                          std::string(pre.value()) +
-                          "' is not implemented; known: " + std::string(known_pre_tokenizers()));
+  if (!st->spm) {
+    auto config = find_pre_tokenizer(pre.value());
+    if (!config) {
+      return make_error(errc::unknown_pre_tokenizer,
+                        gguf.name() + ": " + std::string(k_pre_key) + " '" +
+                            std::string(pre.value()) + "' is not implemented; known: " +
+                            std::string(known_pre_tokenizers()));
+    }
+    st->pre_name = std::string(pre.value());
+    st->pre = *config;
   }
-  st->pre_name = std::string(pre.value());
-  st->pre = *config;
 
   auto tokens = gguf.get_string_array(k_tokens_key);
   if (!tokens) return key_error(gguf, k_tokens_key, tokens.error());
@@ -220,8 +341,12 @@ result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
     return make_error(errc::bad_vocab, gguf.name() + ": " + std::string(k_tokens_key) +
                                            " has more tokens than int32 ids can number");
   }
-  auto merges = gguf.get_string_array(k_merges_key);
-  if (!merges) return key_error(gguf, k_merges_key, merges.error());
+  std::vector<std::string_view> merge_list;
+  if (!st->spm) {
+    auto merges = gguf.get_string_array(k_merges_key);
+    if (!merges) return key_error(gguf, k_merges_key, merges.error());
+    merge_list = std::move(merges.value());
+  }
 
   const auto n = static_cast<int32_t>(tokens.value().size());
   st->types.assign(static_cast<size_t>(n), token_type::normal);
@@ -237,6 +362,28 @@ result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
       const int32_t t = types.value()[static_cast<size_t>(i)];
       st->types[static_cast<size_t>(i)] =
           t >= 0 && t <= 6 ? static_cast<token_type>(t) : token_type::undefined;
+    }
+  }
+
+  if (st->spm) {
+    constexpr std::string_view k_scores_key = "tokenizer.ggml.scores";
+    st->scores.assign(static_cast<size_t>(n), 0.0f);
+    if (gguf.contains(k_scores_key)) {
+      auto scores = gguf.get_array<float>(k_scores_key);
+      if (!scores) return key_error(gguf, k_scores_key, scores.error());
+      if (scores.value().size() != static_cast<size_t>(n)) {
+        return make_error(errc::bad_vocab, gguf.name() + ": " + std::string(k_scores_key) +
+                                               " has " + std::to_string(scores.value().size()) +
+                                               " entries for " + std::to_string(n) + " tokens");
+      }
+      st->scores = std::move(scores.value());
+    }
+    st->add_space_prefix = true;  // llama.cpp's default for SentencePiece
+    constexpr std::string_view k_prefix_key = "tokenizer.ggml.add_space_prefix";
+    if (gguf.contains(k_prefix_key)) {
+      auto v = gguf.get_bool(k_prefix_key);
+      if (!v) return key_error(gguf, k_prefix_key, v.error());
+      st->add_space_prefix = v.value();
     }
   }
 
@@ -257,6 +404,20 @@ result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
       return make_error(errc::bad_vocab, gguf.name() + ": " + std::string(k_tokens_key) +
                                              ": tokens " + std::to_string(it->second) + " and " +
                                              std::to_string(i) + " have the same text");
+    }
+  }
+
+  if (st->spm) {
+    // The token of each byte: "<0xNN>" (upper-case hex), else the byte itself.
+    for (int b = 0; b < 256; ++b) {
+      static constexpr char hex[] = "0123456789ABCDEF";
+      const char name[6] = {'<', '0', 'x', hex[b >> 4], hex[b & 15], '>'};
+      auto it = st->by_text.find(std::string_view(name, 6));
+      if (it == st->by_text.end()) {
+        const char one = static_cast<char>(b);
+        it = st->by_text.find(std::string_view(&one, 1));
+      }
+      st->byte_ids[static_cast<size_t>(b)] = it == st->by_text.end() ? -1 : it->second;
     }
   }
 
@@ -392,20 +553,35 @@ result<tokenizer> tokenizer::from_gguf(const gguf::reader& gguf) {
     st->piece_off.push_back(static_cast<uint32_t>(st->piece_blob.size()));
     switch (st->types[static_cast<size_t>(i)]) {
       case token_type::normal:
-        st->piece_blob += decode_symbols(st->text(i));
+        st->piece_blob += st->spm ? unescape_spaces(st->text(i)) : decode_symbols(st->text(i));
         break;
+      case token_type::byte: {
+        // SentencePiece: <0xNN> is the byte NN (nothing for BPE, as llama.cpp).
+        const std::string_view t = st->text(i);
+        auto hex = [](char ch) {
+          return ch >= '0' && ch <= '9' ? ch - '0'
+                 : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+                 : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                          : -1;
+        };
+        if (st->spm && t.size() == 6 && t.starts_with("<0x") && t.ends_with(">") &&
+            hex(t[3]) >= 0 && hex(t[4]) >= 0) {
+          st->piece_blob += static_cast<char>(hex(t[3]) * 16 + hex(t[4]));
+        }
+        break;
+      }
       case token_type::control:
       case token_type::unknown:
       case token_type::user_defined:
         st->piece_blob += st->text(i);
         break;
       default:
-        break;  // unused, byte, undefined: llama.cpp prints nothing for BPE
+        break;  // unused, undefined: llama.cpp prints nothing
     }
   }
   st->piece_off.push_back(static_cast<uint32_t>(st->piece_blob.size()));
 
-  st->rules = bpe::build(texts, merges.value(), st->pre.ignore_merges);
+  if (!st->spm) st->rules = bpe::build(texts, merge_list, st->pre.ignore_merges);
   return tokenizer(std::move(st));
 }
 
@@ -425,10 +601,15 @@ void tokenizer::encode(std::string_view text, std::vector<int32_t>& out, bool ad
   thread_local std::vector<fragment> next;
   fragments.clear();
   if (!text.empty()) fragments.push_back({-1, 0, text.size()});
+  // Which bytes occur at all: most special tokens (Gemma has 6414) are ruled
+  // out by their first byte without a search.
+  std::array<bool, 256> present{};
+  for (char ch : text) present[static_cast<uint8_t>(ch)] = true;
   for (int32_t id : s.specials) {
     const token_type t = s.types[static_cast<size_t>(id)];
     if (!parse_special && (t == token_type::control || t == token_type::unknown)) continue;
     const std::string_view special = s.text(id);
+    if (!present[static_cast<uint8_t>(special[0])]) continue;
     if (text.find(special) == std::string_view::npos) continue;
     next.clear();
     for (const fragment& f : fragments) {
@@ -448,9 +629,14 @@ void tokenizer::encode(std::string_view text, std::vector<int32_t>& out, bool ad
     fragments.swap(next);
   }
 
+  bool prev_special = true;  // SentencePiece: a space before text that starts the input or follows a special token
   for (const fragment& f : fragments) {
     if (f.token >= 0) {
       out.push_back(f.token);
+      prev_special = true;
+    } else if (s.spm) {
+      s.encode_spm(text.substr(f.begin, f.end - f.begin), s.add_space_prefix && prev_special, out);
+      prev_special = false;
     } else {
       s.encode_text(text.substr(f.begin, f.end - f.begin), out);
     }

@@ -1,7 +1,8 @@
 // tokenizer.h: text <-> token ids for byte-level BPE models (GPT-2, SmolLM2,
-// Llama 3, Qwen2.5), built from a GGUF file's tokenizer.ggml.* metadata and
-// matching llama.cpp's ids exactly (tested against llama-cpp-python, see
-// compute/tests/golden/).
+// Llama 3, Qwen2.5; tokenizer.ggml.model "gpt2") and SentencePiece models
+// (Gemma 3, Llama 2; "llama"), built from a GGUF file's tokenizer.ggml.*
+// metadata and matching llama.cpp's ids exactly (tested against
+// llama-cpp-python, see compute/tests/golden/).
 //
 //   auto r = triage::gguf::reader::open(model_path);
 //   auto t = triage::tokenizer::tokenizer::from_gguf(r.value());
@@ -17,6 +18,10 @@
 // rest is split into words by the rules of tokenizer.ggml.pre
 // (pre_tokenizer.h), and each word is merged by BPE (bpe.h). Any byte string
 // encodes: invalid UTF-8 becomes U+FFFD per bad byte, as in llama.cpp.
+// SentencePiece instead: spaces become "▁" (plus one in front when
+// tokenizer.ggml.add_space_prefix, default true), then neighbouring pieces
+// merge, highest tokenizer.ggml.scores first, while the merged text is a
+// token; characters left that are not tokens become <0xNN> byte tokens.
 //
 // A tokenizer owns copies of everything it needs (the reader may close) and
 // never changes after from_gguf(): copies are cheap (shared state) and its
@@ -54,8 +59,9 @@ class tokenizer {
  public:
   // Reads tokenizer.ggml.{model, pre, tokens, merges, token_type,
   // {bos,eos,unknown,padding,eot,eom}_token_id, add_bos_token,
-  // add_eos_token}. Errors: missing_key (tokens, merges, pre, model),
-  // wrong_type, unsupported_model (anything but "gpt2"), unknown_pre_tokenizer
+  // add_eos_token}, and for SentencePiece scores and add_space_prefix
+  // (pre and merges unused). Errors: missing_key (tokens, merges, pre, model),
+  // wrong_type, unsupported_model (not "gpt2" or "llama"), unknown_pre_tokenizer
   // (naming the value), bad_vocab (empty, duplicate tokens, token_type of
   // another length), bad_token_id.
   static result<tokenizer> from_gguf(const gguf::reader& gguf);
@@ -73,8 +79,9 @@ class tokenizer {
 
   // The bytes the ids stand for (llama.cpp's token_to_piece, concatenated):
   // control and unknown tokens give their text only with render_special,
-  // user-defined ones their text, normal ones their bytes; unused, byte and
-  // undefined tokens nothing. Throws std::out_of_range for an id outside the
+  // user-defined ones their text, normal ones their bytes ("▁" a space
+  // for SentencePiece), byte tokens their byte (SentencePiece; nothing for
+  // BPE); unused and undefined tokens nothing. Throws std::out_of_range for an id outside the
   // vocabulary. The result may hold invalid UTF-8 where ids cut a character.
   std::string decode(std::span<const int32_t> ids, bool render_special = false) const;
   // One token's bytes, as decode() gives them.
@@ -99,7 +106,8 @@ class tokenizer {
   // name (<|im_end|>, <|endoftext|>, <|eot_id|>, ...).
   bool is_eog(int32_t id) const;
 
-  // tokenizer.ggml.pre and what it selected.
+  // tokenizer.ggml.pre and what it selected (SentencePiece: the value or
+  // "default", and the default config, unused).
   std::string_view pre() const;
   const pre_tokenizer_config& pre_config() const;
 
