@@ -4,6 +4,10 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <mutex>
 #include <optional>
 #include <utility>
 
@@ -28,16 +32,61 @@ struct device_state {
   VkFence done = VK_NULL_HANDLE;              // signalled when a dispatch finishes
   VkPhysicalDeviceLimits limits{};
   VkPhysicalDeviceMemoryProperties memory{};
+  // Descriptor sets of the dispatches of one recording, reset by begin();
+  // one more pool is added whenever they are all full.
+  std::vector<VkDescriptorPool> pools;
+  size_t pool_in_use = 0;
+  bool recording = false;  // record() may add to the command buffer
+  bool open = false;       // the command buffer is begun and not ended
+  // The validation layer's messenger and what it reported (the layer may
+  // call from any thread).
+  VkDebugUtilsMessengerEXT messenger = VK_NULL_HANDLE;
+  mutable std::mutex messages_mutex;
+  std::vector<std::string> messages;
 
   device_state() = default;
   device_state(const device_state&) = delete;
   device_state& operator=(const device_state&) = delete;
+  // Compiled pipelines kept across runs (context_options::pipeline_cache_dir):
+  // loaded at creation, written back to cache_file when the device closes.
+  VkPipelineCache cache = VK_NULL_HANDLE;
+  std::string cache_file;
+
+  // Writes the pipeline cache to cache_file (a temporary file renamed into
+  // place, so a reader never sees half a file). Best effort: a cache that
+  // cannot be written only costs compile time next run.
+  void save_cache() const {
+    size_t size = 0;
+    if (vkGetPipelineCacheData(device, cache, &size, nullptr) != VK_SUCCESS || size == 0) return;
+    std::vector<char> data(size);
+    if (vkGetPipelineCacheData(device, cache, &size, data.data()) != VK_SUCCESS) return;
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(cache_file).parent_path(), ec);
+    const std::string tmp = cache_file + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+      out.write(data.data(), static_cast<std::streamsize>(size));
+      if (!out) return;
+    }
+    std::filesystem::rename(tmp, cache_file, ec);
+  }
+
   ~device_state() {
     if (device != VK_NULL_HANDLE) {
+      if (cache != VK_NULL_HANDLE) {
+        if (!cache_file.empty()) save_cache();
+        vkDestroyPipelineCache(device, cache, nullptr);
+      }
       if (done != VK_NULL_HANDLE) vkDestroyFence(device, done, nullptr);
+      for (VkDescriptorPool p : pools) vkDestroyDescriptorPool(device, p, nullptr);
       // Destroying the pool frees `commands`.
       if (command_pool != VK_NULL_HANDLE) vkDestroyCommandPool(device, command_pool, nullptr);
       vkDestroyDevice(device, nullptr);
+    }
+    if (messenger != VK_NULL_HANDLE) {
+      auto destroy = reinterpret_cast<PFN_vkDestroyDebugUtilsMessengerEXT>(
+          vkGetInstanceProcAddr(instance, "vkDestroyDebugUtilsMessengerEXT"));
+      if (destroy) destroy(instance, messenger, nullptr);
     }
     if (instance != VK_NULL_HANDLE) vkDestroyInstance(instance, nullptr);
   }
@@ -77,9 +126,21 @@ result<std::vector<VkExtensionProperties>> instance_extensions() {
   return extensions;
 }
 
+constexpr const char* validation_layer_name = "VK_LAYER_KHRONOS_validation";
+
+VKAPI_ATTR VkBool32 VKAPI_CALL on_validation_message(
+    VkDebugUtilsMessageSeverityFlagBitsEXT, VkDebugUtilsMessageTypeFlagsEXT,
+    const VkDebugUtilsMessengerCallbackDataEXT* data, void* user) {
+  auto* state = static_cast<device_state*>(user);
+  std::lock_guard lock(state->messages_mutex);
+  state->messages.emplace_back(data && data->pMessage ? data->pMessage : "(no message)");
+  return VK_FALSE;  // the call that triggered it goes on
+}
+
 // Fills state.instance. Enables VK_KHR_portability_enumeration when the
-// loader has it, without which devices on top of Metal (MoltenVK) are hidden.
-result<void> create_instance(device_state& state) {
+// loader has it, without which devices on top of Metal (MoltenVK) are hidden,
+// and the validation layer with a messenger into state.messages when asked.
+result<void> create_instance(device_state& state, bool validation = false) {
   auto extensions = instance_extensions();
   if (!extensions) {
     error e = extensions.error();
@@ -88,7 +149,27 @@ result<void> create_instance(device_state& state) {
   }
   const bool portability =
       has_extension(extensions.value(), VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
-  const char* enabled[] = {VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME};
+  std::vector<const char*> enabled;
+  if (portability) enabled.push_back(VK_KHR_PORTABILITY_ENUMERATION_EXTENSION_NAME);
+  if (validation) {
+    if (!validation_layer_available()) {
+      return make_error(errc::missing_feature,
+                        std::string("validation asked for, but the layer ") +
+                            validation_layer_name +
+                            " is not installed (Debian: vulkan-validationlayers)");
+    }
+    enabled.push_back(VK_EXT_DEBUG_UTILS_EXTENSION_NAME);
+  }
+  const VkDebugUtilsMessengerCreateInfoEXT messenger_info{
+      .sType = VK_STRUCTURE_TYPE_DEBUG_UTILS_MESSENGER_CREATE_INFO_EXT,
+      .messageSeverity = VK_DEBUG_UTILS_MESSAGE_SEVERITY_WARNING_BIT_EXT |
+                         VK_DEBUG_UTILS_MESSAGE_SEVERITY_ERROR_BIT_EXT,
+      .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
+                     VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
+                     VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
+      .pfnUserCallback = on_validation_message,
+      .pUserData = &state,
+  };
 
   const VkApplicationInfo app{
       .sType = VK_STRUCTURE_TYPE_APPLICATION_INFO,
@@ -98,11 +179,15 @@ result<void> create_instance(device_state& state) {
   };
   const VkInstanceCreateInfo info{
       .sType = VK_STRUCTURE_TYPE_INSTANCE_CREATE_INFO,
+      // Chained, so that instance creation itself is validated too.
+      .pNext = validation ? &messenger_info : nullptr,
       .flags = portability ? VkInstanceCreateFlags{VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR}
                            : VkInstanceCreateFlags{0},
       .pApplicationInfo = &app,
-      .enabledExtensionCount = portability ? 1u : 0u,
-      .ppEnabledExtensionNames = enabled,
+      .enabledLayerCount = validation ? 1u : 0u,
+      .ppEnabledLayerNames = &validation_layer_name,
+      .enabledExtensionCount = static_cast<uint32_t>(enabled.size()),
+      .ppEnabledExtensionNames = enabled.data(),
   };
   if (VkResult r = vkCreateInstance(&info, nullptr, &state.instance); r != VK_SUCCESS) {
     state.instance = VK_NULL_HANDLE;
@@ -111,6 +196,18 @@ result<void> create_instance(device_state& state) {
     error e = make_vk_error(r, "vkCreateInstance", "Vulkan 1.2");
     if (e.code != errc::out_of_device_memory) e.code = errc::no_loader;
     return e;
+  }
+  if (validation) {
+    auto create = reinterpret_cast<PFN_vkCreateDebugUtilsMessengerEXT>(
+        vkGetInstanceProcAddr(state.instance, "vkCreateDebugUtilsMessengerEXT"));
+    if (!create) {
+      return make_error(errc::missing_feature, "vkCreateDebugUtilsMessengerEXT is missing");
+    }
+    if (VkResult r = create(state.instance, &messenger_info, nullptr, &state.messenger);
+        r != VK_SUCCESS) {
+      state.messenger = VK_NULL_HANDLE;
+      return make_vk_error(r, "vkCreateDebugUtilsMessengerEXT");
+    }
   }
   return success();
 }
@@ -458,9 +555,7 @@ pipeline::pipeline(pipeline&& other) noexcept
       options_(other.options_),
       set_layout_(std::exchange(other.set_layout_, VK_NULL_HANDLE)),
       layout_(std::exchange(other.layout_, VK_NULL_HANDLE)),
-      pipeline_(std::exchange(other.pipeline_, VK_NULL_HANDLE)),
-      pool_(std::exchange(other.pool_, VK_NULL_HANDLE)),
-      set_(std::exchange(other.set_, VK_NULL_HANDLE)) {}
+      pipeline_(std::exchange(other.pipeline_, VK_NULL_HANDLE)) {}
 
 pipeline& pipeline::operator=(pipeline&& other) noexcept {
   if (this != &other) {
@@ -471,8 +566,6 @@ pipeline& pipeline::operator=(pipeline&& other) noexcept {
     set_layout_ = std::exchange(other.set_layout_, VK_NULL_HANDLE);
     layout_ = std::exchange(other.layout_, VK_NULL_HANDLE);
     pipeline_ = std::exchange(other.pipeline_, VK_NULL_HANDLE);
-    pool_ = std::exchange(other.pool_, VK_NULL_HANDLE);
-    set_ = std::exchange(other.set_, VK_NULL_HANDLE);
   }
   return *this;
 }
@@ -482,14 +575,10 @@ pipeline::~pipeline() { release(); }
 void pipeline::release() {
   if (!device_) return;
   VkDevice device = device_->device;
-  // Destroying the pool frees set_.
-  if (pool_ != VK_NULL_HANDLE) vkDestroyDescriptorPool(device, pool_, nullptr);
   if (pipeline_ != VK_NULL_HANDLE) vkDestroyPipeline(device, pipeline_, nullptr);
   if (layout_ != VK_NULL_HANDLE) vkDestroyPipelineLayout(device, layout_, nullptr);
   if (set_layout_ != VK_NULL_HANDLE) vkDestroyDescriptorSetLayout(device, set_layout_, nullptr);
   device_.reset();
-  pool_ = VK_NULL_HANDLE;
-  set_ = VK_NULL_HANDLE;
   pipeline_ = VK_NULL_HANDLE;
   layout_ = VK_NULL_HANDLE;
   set_layout_ = VK_NULL_HANDLE;
@@ -499,7 +588,10 @@ void pipeline::release() {
 
 result<context> context::create(const context_options& options) {
   auto state = std::make_shared<device_state>();
-  if (auto r = create_instance(*state); !r) return r.error();
+  const char* env_validation = std::getenv("TRIAGE_VULKAN_VALIDATION");
+  const bool validation =
+      options.validation || (env_validation && std::string_view(env_validation) == "1");
+  if (auto r = create_instance(*state, validation); !r) return r.error();
 
   auto physicals = physical_devices(state->instance);
   if (!physicals) return physicals.error();
@@ -513,6 +605,39 @@ result<context> context::create(const context_options& options) {
   if (!chosen) return chosen.error();
   const candidate& device = candidates[chosen.value()];
   if (auto r = create_device(*state, device); !r) return r.error();
+  if (!options.pipeline_cache_dir.empty()) {
+    // One file per device and driver: the name holds the pipeline cache
+    // UUID, which changes with the driver build (the driver also checks the
+    // header and ignores data that does not fit).
+    VkPhysicalDeviceProperties props;
+    vkGetPhysicalDeviceProperties(device.physical, &props);
+    std::string uuid;
+    for (uint8_t b : props.pipelineCacheUUID) {
+      const char* hex = "0123456789abcdef";
+      uuid += hex[b >> 4];
+      uuid += hex[b & 15];
+    }
+    state->cache_file = (std::filesystem::path(options.pipeline_cache_dir) /
+                         (std::to_string(props.vendorID) + "-" + std::to_string(props.deviceID) +
+                          "-" + uuid + ".bin"))
+                            .string();
+    std::vector<char> data;
+    if (std::ifstream in(state->cache_file, std::ios::binary); in) {
+      data.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    }
+    const VkPipelineCacheCreateInfo info{.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
+                                         .initialDataSize = data.size(),
+                                         .pInitialData = data.empty() ? nullptr : data.data()};
+    if (vkCreatePipelineCache(state->device, &info, nullptr, &state->cache) != VK_SUCCESS) {
+      // A cache the driver rejects: start empty rather than fail.
+      const VkPipelineCacheCreateInfo empty{.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO};
+      if (VkResult r = vkCreatePipelineCache(state->device, &empty, nullptr, &state->cache);
+          r != VK_SUCCESS) {
+        state->cache = VK_NULL_HANDLE;
+        return make_vk_error(r, "vkCreatePipelineCache", state->cache_file);
+      }
+    }
+  }
 
   context ctx;
   ctx.state_ = std::move(state);
@@ -667,18 +792,20 @@ result<pipeline> context::create_pipeline(const shaders::spirv& shader,
   if (VkResult r = vkCreateShaderModule(device, &module_info, nullptr, &module); r != VK_SUCCESS) {
     return make_vk_error(r, "vkCreateShaderModule", what);
   }
-  // Specialization constants 0, 1, 2 are the workgroup size (common.glsl).
-  // Entries for ids a shader does not declare are ignored, as Vulkan specifies.
-  const VkSpecializationMapEntry entries[3] = {
-      {.constantID = 0, .offset = 0, .size = sizeof(uint32_t)},
-      {.constantID = 1, .offset = 4, .size = sizeof(uint32_t)},
-      {.constantID = 2, .offset = 8, .size = sizeof(uint32_t)},
-  };
+  // Specialization constants 0, 1, 2 are the workgroup size (common.glsl),
+  // 3 on the shader's own. Entries for ids a shader does not declare are
+  // ignored, as Vulkan specifies.
+  std::vector<uint32_t> values(options.workgroup_size.begin(), options.workgroup_size.end());
+  values.insert(values.end(), options.constants.begin(), options.constants.end());
+  std::vector<VkSpecializationMapEntry> entries(values.size());
+  for (uint32_t i = 0; i < entries.size(); ++i) {
+    entries[i] = {.constantID = i, .offset = 4 * i, .size = sizeof(uint32_t)};
+  }
   const VkSpecializationInfo specialization{
-      .mapEntryCount = 3,
-      .pMapEntries = entries,
-      .dataSize = sizeof(options.workgroup_size),
-      .pData = options.workgroup_size.data(),
+      .mapEntryCount = static_cast<uint32_t>(entries.size()),
+      .pMapEntries = entries.data(),
+      .dataSize = values.size() * sizeof(uint32_t),
+      .pData = values.data(),
   };
   const VkComputePipelineCreateInfo pipeline_info{
       .sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO,
@@ -690,7 +817,7 @@ result<pipeline> context::create_pipeline(const shaders::spirv& shader,
       .layout = out.layout_,
   };
   VkResult r =
-      vkCreateComputePipelines(device, VK_NULL_HANDLE, 1, &pipeline_info, nullptr, &out.pipeline_);
+      vkCreateComputePipelines(device, state_->cache, 1, &pipeline_info, nullptr, &out.pipeline_);
   // The pipeline keeps what it needs; the module is not needed after this.
   vkDestroyShaderModule(device, module, nullptr);
   if (r != VK_SUCCESS) {
@@ -698,35 +825,76 @@ result<pipeline> context::create_pipeline(const shaders::spirv& shader,
     return make_vk_error(r, "vkCreateComputePipelines", what);
   }
 
-  const VkDescriptorPoolSize pool_size{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
-                                       .descriptorCount = options.binding_count};
-  const VkDescriptorPoolCreateInfo pool{
-      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-      .maxSets = 1,
-      .poolSizeCount = 1,
-      .pPoolSizes = &pool_size,
-  };
-  if (r = vkCreateDescriptorPool(device, &pool, nullptr, &out.pool_); r != VK_SUCCESS) {
-    out.pool_ = VK_NULL_HANDLE;
-    return make_vk_error(r, "vkCreateDescriptorPool", what);
-  }
-  const VkDescriptorSetAllocateInfo allocate{
-      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
-      .descriptorPool = out.pool_,
-      .descriptorSetCount = 1,
-      .pSetLayouts = &out.set_layout_,
-  };
-  if (r = vkAllocateDescriptorSets(device, &allocate, &out.set_); r != VK_SUCCESS) {
-    out.set_ = VK_NULL_HANDLE;
-    return make_vk_error(r, "vkAllocateDescriptorSets", what);
-  }
   return out;
 }
 
 result<void> context::dispatch(const pipeline& p, std::span<const buffer* const> buffers,
                                std::span<const std::byte> push_constants,
                                std::array<uint32_t, 3> group_count) {
+  if (auto r = begin(); !r) return r;
+  if (auto r = record(p, buffers, push_constants, group_count); !r) return r;
+  return submit();
+}
+
+namespace {
+
+// A fresh pool for the descriptor sets of a recording.
+result<VkDescriptorPool> create_descriptor_pool(VkDevice device) {
+  constexpr uint32_t sets = 1024;  // a forward pass of SmolLM2 records ~450 dispatches
+  const VkDescriptorPoolSize size{.type = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
+                                  .descriptorCount = sets * 6};
+  const VkDescriptorPoolCreateInfo info{
+      .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
+      .maxSets = sets,
+      .poolSizeCount = 1,
+      .pPoolSizes = &size,
+  };
+  VkDescriptorPool pool = VK_NULL_HANDLE;
+  if (VkResult r = vkCreateDescriptorPool(device, &info, nullptr, &pool); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkCreateDescriptorPool");
+  }
+  return pool;
+}
+
+}  // namespace
+
+result<void> context::begin() {
+  device_state& st = *state_;
+  st.recording = false;
+  for (VkDescriptorPool pool : st.pools) {
+    if (VkResult r = vkResetDescriptorPool(st.device, pool, 0); r != VK_SUCCESS) {
+      return make_vk_error(r, "vkResetDescriptorPool");
+    }
+  }
+  st.pool_in_use = 0;
+  // A recording abandoned half-way is ended first: Vulkan does not allow
+  // beginning a command buffer that is still recording.
+  if (st.open) {
+    vkEndCommandBuffer(st.commands);
+    st.open = false;
+  }
+  const VkCommandBufferBeginInfo info{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  // Begin resets the buffer (the pool allows it), whatever state the last
+  // recording left it in.
+  if (VkResult r = vkBeginCommandBuffer(st.commands, &info); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkBeginCommandBuffer");
+  }
+  st.recording = true;
+  st.open = true;
+  return success();
+}
+
+result<void> context::record(const pipeline& p, std::span<const buffer* const> buffers,
+                             std::span<const std::byte> push_constants,
+                             std::array<uint32_t, 3> group_count) {
+  device_state& st = *state_;
   const std::string what = "dispatch of '" + std::string(p.name_) + "'";
+  if (!st.recording) {
+    return make_error(errc::invalid_argument, what + ": not recording (call begin() first)");
+  }
+  // Any failure below abandons the recording.
+  st.recording = false;
   if (p.device_ != state_) {
     return make_error(errc::invalid_argument, what + ": pipeline is from another context");
   }
@@ -748,45 +916,80 @@ result<void> context::dispatch(const pipeline& p, std::span<const buffer* const>
                           std::to_string(p.options_.push_constant_size));
   }
   for (int i = 0; i < 3; ++i) {
-    if (group_count[i] > state_->limits.maxComputeWorkGroupCount[i]) {
+    if (group_count[i] > st.limits.maxComputeWorkGroupCount[i]) {
       return make_error(errc::invalid_argument,
                         what + ": group_count[" + std::to_string(i) + "] " +
                             std::to_string(group_count[i]) + " exceeds " +
-                            std::to_string(state_->limits.maxComputeWorkGroupCount[i]));
+                            std::to_string(st.limits.maxComputeWorkGroupCount[i]));
     }
   }
 
-  // The descriptor set is free to rewrite: the previous dispatch has finished.
+  // A descriptor set from the recording's pools, adding a pool when all are full.
+  VkDescriptorSet set = VK_NULL_HANDLE;
+  while (set == VK_NULL_HANDLE) {
+    if (st.pool_in_use == st.pools.size()) {
+      auto pool = create_descriptor_pool(st.device);
+      if (!pool) return pool.error();
+      st.pools.push_back(pool.value());
+    }
+    const VkDescriptorSetAllocateInfo allocate{
+        .sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_ALLOCATE_INFO,
+        .descriptorPool = st.pools[st.pool_in_use],
+        .descriptorSetCount = 1,
+        .pSetLayouts = &p.set_layout_,
+    };
+    VkResult r = vkAllocateDescriptorSets(st.device, &allocate, &set);
+    if (r == VK_ERROR_OUT_OF_POOL_MEMORY || r == VK_ERROR_FRAGMENTED_POOL) {
+      set = VK_NULL_HANDLE;
+      ++st.pool_in_use;
+      continue;
+    }
+    if (r != VK_SUCCESS) return make_vk_error(r, "vkAllocateDescriptorSets", what);
+  }
+
   std::vector<VkDescriptorBufferInfo> buffer_infos(buffers.size());
   std::vector<VkWriteDescriptorSet> writes(buffers.size());
   for (uint32_t i = 0; i < buffers.size(); ++i) {
     buffer_infos[i] = {.buffer = buffers[i]->buffer_, .offset = 0, .range = VK_WHOLE_SIZE};
     writes[i] = {.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET,
-                 .dstSet = p.set_,
+                 .dstSet = set,
                  .dstBinding = i,
                  .descriptorCount = 1,
                  .descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER,
                  .pBufferInfo = &buffer_infos[i]};
   }
-  const VkDevice device = state_->device;
-  vkUpdateDescriptorSets(device, static_cast<uint32_t>(writes.size()), writes.data(), 0, nullptr);
+  vkUpdateDescriptorSets(st.device, static_cast<uint32_t>(writes.size()), writes.data(), 0,
+                         nullptr);
 
-  VkCommandBuffer commands = state_->commands;
-  const VkCommandBufferBeginInfo begin{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
-                                       .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-  // Begin resets the buffer (the pool allows it), whatever state the last
-  // dispatch left it in.
-  if (VkResult r = vkBeginCommandBuffer(commands, &begin); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkBeginCommandBuffer", what);
-  }
+  VkCommandBuffer commands = st.commands;
   vkCmdBindPipeline(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.pipeline_);
-  vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout_, 0, 1, &p.set_, 0,
+  vkCmdBindDescriptorSets(commands, VK_PIPELINE_BIND_POINT_COMPUTE, p.layout_, 0, 1, &set, 0,
                           nullptr);
   if (!push_constants.empty()) {
     vkCmdPushConstants(commands, p.layout_, VK_SHADER_STAGE_COMPUTE_BIT, 0,
                        static_cast<uint32_t>(push_constants.size()), push_constants.data());
   }
   vkCmdDispatch(commands, group_count[0], group_count[1], group_count[2]);
+  // The next dispatch may read what this one wrote, or overwrite what it read.
+  const VkMemoryBarrier between{
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT};
+  vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &between, 0, nullptr, 0,
+                       nullptr);
+  st.recording = true;
+  return success();
+}
+
+result<void> context::submit() {
+  device_state& st = *state_;
+  if (!st.recording) {
+    return make_error(errc::invalid_argument,
+                      "submit: nothing recorded (begin() was not called, or a record() failed)");
+  }
+  st.recording = false;
+  VkCommandBuffer commands = st.commands;
   // A fence wait alone does not make shader writes visible to the host; this
   // barrier does. (Host writes before the submit need nothing: vkQueueSubmit
   // makes coherent host writes visible to the device.)
@@ -795,27 +998,49 @@ result<void> context::dispatch(const pipeline& p, std::span<const buffer* const>
                                 .dstAccessMask = VK_ACCESS_HOST_READ_BIT};
   vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
                        0, 1, &to_host, 0, nullptr, 0, nullptr);
+  st.open = false;
   if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkEndCommandBuffer", what);
+    return make_vk_error(r, "vkEndCommandBuffer");
   }
-
-  if (VkResult r = vkResetFences(device, 1, &state_->done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkResetFences", what);
+  const VkDevice device = st.device;
+  if (VkResult r = vkResetFences(device, 1, &st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkResetFences");
   }
-  const VkSubmitInfo submit{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                            .commandBufferCount = 1,
-                            .pCommandBuffers = &commands};
-  if (VkResult r = vkQueueSubmit(state_->queue, 1, &submit, state_->done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkQueueSubmit", what);
+  const VkSubmitInfo submit_info{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                                 .commandBufferCount = 1,
+                                 .pCommandBuffers = &commands};
+  if (VkResult r = vkQueueSubmit(st.queue, 1, &submit_info, st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkQueueSubmit");
   }
   // No timeout: a hung device comes back as VK_ERROR_DEVICE_LOST once the
   // driver resets it, and a wait that gave up would leave the command buffer
-  // in flight, unusable for the next dispatch.
-  if (VkResult r = vkWaitForFences(device, 1, &state_->done, VK_TRUE, UINT64_MAX);
-      r != VK_SUCCESS) {
-    return make_vk_error(r, "vkWaitForFences", what);
+  // in flight, unusable for the next recording.
+  if (VkResult r = vkWaitForFences(device, 1, &st.done, VK_TRUE, UINT64_MAX); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkWaitForFences");
   }
   return success();
+}
+
+std::vector<std::string> context::validation_messages() const {
+  std::lock_guard lock(state_->messages_mutex);
+  return state_->messages;
+}
+
+std::string default_pipeline_cache_dir() {
+  const char* home = std::getenv("HOME");
+  if (home == nullptr || *home == '\0') return {};
+  return (std::filesystem::path(home) / ".cache/triage/vulkan-pipelines").string();
+}
+
+bool validation_layer_available() {
+  uint32_t count = 0;
+  if (vkEnumerateInstanceLayerProperties(&count, nullptr) != VK_SUCCESS) return false;
+  std::vector<VkLayerProperties> layers(count);
+  if (vkEnumerateInstanceLayerProperties(&count, layers.data()) != VK_SUCCESS) return false;
+  layers.resize(count);
+  return std::any_of(layers.begin(), layers.end(), [](const VkLayerProperties& l) {
+    return std::string_view(l.layerName) == validation_layer_name;
+  });
 }
 
 }  // namespace triage::vulkan

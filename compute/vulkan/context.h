@@ -78,7 +78,27 @@ struct context_options {
   // TRIAGE_VULKAN_DEVICE if set and not empty, else the best device.
   // Default: "".
   std::string device = {};
+  // Turn on the Khronos validation layer (VK_LAYER_KHRONOS_validation) and
+  // collect its messages (warnings and errors), see
+  // context::validation_messages(). Tests turn it on where the layer is
+  // installed (Debian: vulkan-validationlayers); create() fails with
+  // missing_feature when it is asked for and absent. The environment
+  // variable TRIAGE_VULKAN_VALIDATION=1 turns it on too.
+  // Default: false.
+  bool validation = false;
+  // Directory keeping compiled pipelines across runs (a VkPipelineCache per
+  // device and driver, read at create(), written when the context's device
+  // closes). Empty: no cache. Programs pass default_pipeline_cache_dir().
+  // Default: "".
+  std::string pipeline_cache_dir = {};
 };
+
+// $HOME/.cache/triage/vulkan-pipelines ("" when HOME is unset).
+std::string default_pipeline_cache_dir();
+
+// Whether the Khronos validation layer is installed (tests skip their
+// validation checks without it).
+bool validation_layer_available();
 
 // Number of workgroups of `group_size` that cover `count` items.
 constexpr uint32_t div_ceil(uint32_t count, uint32_t group_size) {
@@ -131,6 +151,10 @@ struct pipeline_options {
   // (see compute/shaders/common.glsl); within the device's limits.
   // Default: {64, 1, 1}.
   std::array<uint32_t, 3> workgroup_size = {64, 1, 1};
+  // Values of the shader's own specialization constants, ids 3, 4, ... in
+  // order (tile sizes and the like; see each shader's header).
+  // Default: none.
+  std::vector<uint32_t> constants = {};
 };
 
 // A compute pipeline for one embedded shader, with the descriptor set its
@@ -155,9 +179,6 @@ class pipeline {
   VkDescriptorSetLayout set_layout_ = VK_NULL_HANDLE;
   VkPipelineLayout layout_ = VK_NULL_HANDLE;
   VkPipeline pipeline_ = VK_NULL_HANDLE;
-  // One set per pipeline is enough while dispatch() waits for completion.
-  VkDescriptorPool pool_ = VK_NULL_HANDLE;
-  VkDescriptorSet set_ = VK_NULL_HANDLE;
 };
 
 class context {
@@ -184,6 +205,25 @@ class context {
   result<void> dispatch(const pipeline& p, std::span<const buffer* const> buffers,
                         std::span<const std::byte> push_constants,
                         std::array<uint32_t, 3> group_count);
+
+  // Several dispatches in one command buffer, one submit and one wait (a
+  // whole forward pass): begin(), then record() per dispatch, then submit().
+  // A memory barrier follows every recorded dispatch, so each one sees what
+  // the ones before it wrote. Arguments are checked as for dispatch(); a
+  // failed record() abandons the recording (begin() again).
+  //   gpu.begin();
+  //   gpu.record(norm, {&x, &w, &y}, push, {n_rows, 1, 1});
+  //   gpu.record(matmul, {&w_q, &y, &q}, push2, groups);
+  //   if (auto r = gpu.submit(); !r) ...;
+  result<void> begin();
+  result<void> record(const pipeline& p, std::span<const buffer* const> buffers,
+                      std::span<const std::byte> push_constants,
+                      std::array<uint32_t, 3> group_count);
+  result<void> submit();
+
+  // Messages of the validation layer since the context was created (empty
+  // unless context_options::validation), e.g. "VUID-vkCmdDispatch-...: ...".
+  std::vector<std::string> validation_messages() const;
 
  private:
   context() = default;

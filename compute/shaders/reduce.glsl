@@ -1,0 +1,39 @@
+// reduce.glsl: workgroup-wide sum and max through shared memory, for 1-D
+// workgroups of WG invocations (any size). Included, never compiled alone.
+// The including shader declares `layout(constant_id = 0) const uint WG` and
+// calls these from every invocation (they contain barriers).
+
+shared float reduce_scratch[WG];
+
+float workgroup_sum(float v) {
+  const uint tid = gl_LocalInvocationID.x;
+  reduce_scratch[tid] = v;
+  barrier();
+  // Halve the active range each step; the odd element folds into the first.
+  for (uint n = WG; n > 1u;) {
+    const uint half_n = (n + 1u) / 2u;
+    if (tid < n / 2u) reduce_scratch[tid] += reduce_scratch[tid + half_n];
+    barrier();
+    n = half_n;
+  }
+  const float total = reduce_scratch[0];
+  barrier();  // the scratch is free again for the next call
+  return total;
+}
+
+float workgroup_max(float v) {
+  const uint tid = gl_LocalInvocationID.x;
+  reduce_scratch[tid] = v;
+  barrier();
+  for (uint n = WG; n > 1u;) {
+    const uint half_n = (n + 1u) / 2u;
+    if (tid < n / 2u) {
+      reduce_scratch[tid] = max(reduce_scratch[tid], reduce_scratch[tid + half_n]);
+    }
+    barrier();
+    n = half_n;
+  }
+  const float total = reduce_scratch[0];
+  barrier();
+  return total;
+}

@@ -1,0 +1,332 @@
+#include "compute/vulkan/ops.h"
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstring>
+
+#include "compute/shaders/spirv.h"
+
+namespace triage::vulkan {
+
+namespace {
+
+constexpr uint32_t group_size = 64;  // 1-D workgroups of every op
+
+// Checks that `b` holds at least `bytes`.
+result<void> check_size(const buffer& b, uint64_t bytes, const char* op, const char* what) {
+  if (b.size() < bytes) {
+    return make_error(errc::invalid_argument, std::string(op) + ": buffer '" + what + "' has " +
+                                                  std::to_string(b.size()) + " bytes, needs " +
+                                                  std::to_string(bytes));
+  }
+  return success();
+}
+
+template <class T>
+std::span<const std::byte> bytes_of(const T& push) {
+  return std::as_bytes(std::span(&push, 1));
+}
+
+std::string type_suffix(gguf::tensor_type t) {
+  std::string name(gguf::type_name(t));
+  for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return name;
+}
+
+}  // namespace
+
+bool can_upload(gguf::tensor_type type) {
+  using gguf::tensor_type;
+  switch (type) {
+    case tensor_type::f32:
+    case tensor_type::f16:
+    case tensor_type::bf16:
+    case tensor_type::q8_0:
+    case tensor_type::q4_0:
+    case tensor_type::q4_1:
+    case tensor_type::q4_k:
+    case tensor_type::q6_k:
+      return true;
+    default:
+      return false;
+  }
+}
+
+result<weight_matrix> upload_matrix(context& ctx, const cpu::matrix_view& w,
+                                    uint64_t max_slice_bytes) {
+  const std::string what = "weight matrix (" + std::to_string(w.rows) + ", " +
+                           std::to_string(w.cols) + ") of type " +
+                           std::string(gguf::type_name(w.type));
+  if (!can_upload(w.type)) {
+    return make_error(errc::invalid_argument, what + ": no shader reads this type");
+  }
+  const uint64_t limit = max_slice_bytes == 0
+                             ? ctx.device().max_storage_buffer_range
+                             : std::min<uint64_t>(max_slice_bytes,
+                                                  ctx.device().max_storage_buffer_range);
+  if (w.rows <= 0 || w.cols <= 0 || w.row_bytes == 0 || w.row_bytes > limit ||
+      w.rows > UINT32_MAX || w.row_bytes % 2 != 0) {
+    return make_error(errc::invalid_argument,
+                      what + ": rows of " + std::to_string(w.row_bytes) +
+                          " bytes do not fit a storage buffer of " + std::to_string(limit));
+  }
+  weight_matrix out;
+  out.type = w.type;
+  out.rows = static_cast<uint32_t>(w.rows);
+  out.cols = static_cast<uint32_t>(w.cols);
+  out.row_bytes = static_cast<uint32_t>(w.row_bytes);
+  // Byte offsets inside a slice are 32-bit in the shaders.
+  const uint64_t rows_per_slice =
+      std::min<uint64_t>(limit, UINT32_MAX - 3) / w.row_bytes;
+  for (uint64_t r0 = 0; r0 < static_cast<uint64_t>(w.rows); r0 += rows_per_slice) {
+    const uint64_t rows = std::min<uint64_t>(rows_per_slice, w.rows - r0);
+    // Whole 32-bit words: the shaders read words.
+    const uint64_t bytes = (rows * w.row_bytes + 3) / 4 * 4;
+    auto b = ctx.create_buffer(bytes);
+    if (!b) {
+      error e = b.error();
+      e.message = what + ": " + e.message;
+      return e;
+    }
+    std::memcpy(b.value().bytes().data(), w.row(static_cast<int64_t>(r0)), rows * w.row_bytes);
+    out.slices.push_back({std::move(b).value(), static_cast<uint32_t>(r0),
+                          static_cast<uint32_t>(rows)});
+  }
+  return out;
+}
+
+result<buffer> upload_floats(context& ctx, std::span<const float> values) {
+  auto b = ctx.create_buffer(std::max<size_t>(4, values.size_bytes()));
+  if (!b) return b.error();
+  std::memcpy(b.value().bytes().data(), values.data(), values.size_bytes());
+  return b;
+}
+
+std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base) {
+  const int half = n_rot / 2;
+  std::vector<float> out(positions.size() * static_cast<size_t>(half) * 2);
+  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+  for (size_t p = 0; p < positions.size(); ++p) {
+    float theta = static_cast<float>(positions[p]);
+    for (int i = 0; i < half; ++i) {
+      out[(p * half + i) * 2] = std::cos(theta);
+      out[(p * half + i) * 2 + 1] = std::sin(theta);
+      theta *= theta_scale;
+    }
+  }
+  return out;
+}
+
+result<const pipeline*> ops::get(const std::string& name, const pipeline_options& options) {
+  std::string key = name;
+  for (uint32_t c : options.constants) key += ":" + std::to_string(c);
+  if (auto it = pipelines_.find(key); it != pipelines_.end()) return &it->second;
+  const shaders::spirv* shader = shaders::find(name);
+  if (shader == nullptr) {
+    return make_error(errc::invalid_argument, "shader '" + name + "' is not built in");
+  }
+  auto p = ctx_->create_pipeline(*shader, options);
+  if (!p) return p.error();
+  return &pipelines_.emplace(key, std::move(p).value()).first->second;
+}
+
+result<void> ops::mul_mat(const weight_matrix& w, const buffer& x, uint32_t m, buffer& y,
+                          uint32_t ldx, uint32_t ldy, bool q8_activations) {
+  if (m == 0) return success();
+  if (ldx == 0) ldx = w.cols;
+  if (ldy == 0) ldy = w.rows;
+  if (ldx < w.cols || ldy < w.rows) {
+    return make_error(errc::invalid_argument, "mul_mat: ldx/ldy smaller than a row");
+  }
+  if (auto r = check_size(x, (uint64_t{m - 1} * ldx + w.cols) * 4, "mul_mat", "x"); !r) return r;
+  if (auto r = check_size(y, (uint64_t{m - 1} * ldy + w.rows) * 4, "mul_mat", "y"); !r) return r;
+  // The row kernel when its preconditions hold (always, in the forward
+  // pass), the tiled one otherwise or when asked.
+  const bool rows_kernel =
+      w.cols % 32 == 0 && ldx % 4 == 0 && matmul_kernel_ != matmul_kernel::tiles;
+  if (rows_kernel) {
+    const uint32_t tm = std::min(m, 8u);
+    const bool q8 = q8_activations && cpu::uses_q8(w.type);
+    auto p = get("mul_mat_" + type_suffix(w.type), {.binding_count = 3,
+                                                    .push_constant_size = 28,
+                                                    .workgroup_size = {group_size, 1, 1},
+                                                    .constants = {tm, q8 ? 1u : 0u}});
+    if (!p) return p.error();
+    for (const auto& s : w.slices) {
+      struct {
+        uint32_t n_rows, k, m, row_bytes, ldx, ldy, y_col0;
+      } push{s.rows, w.cols, m, w.row_bytes, ldx, ldy, s.row0};
+      const buffer* bindings[] = {&s.data, &x, &y};
+      if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
+                                {div_ceil(s.rows, group_size), div_ceil(m, tm), 1});
+          !r) {
+        return r;
+      }
+    }
+    return success();
+  }
+  // Few activation rows (decoding, logits): tall tiles; else square ones.
+  const uint32_t bn = m <= 8 ? 64 : 32, bm = m <= 8 ? 8 : 32;
+  auto p = get("mul_mm_" + type_suffix(w.type),
+               {.binding_count = 3,
+                .push_constant_size = 28,
+                .workgroup_size = {group_size, 1, 1},
+                .constants = {bn, bm}});
+  if (!p) return p.error();
+  for (const auto& s : w.slices) {
+    struct {
+      uint32_t n_rows, k, m, row_bytes, ldx, ldy, y_col0;
+    } push{s.rows, w.cols, m, w.row_bytes, ldx, ldy, s.row0};
+    const buffer* bindings[] = {&s.data, &x, &y};
+    if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
+                              {div_ceil(s.rows, bn), div_ceil(m, bm), 1});
+        !r) {
+      return r;
+    }
+  }
+  return success();
+}
+
+result<void> ops::get_rows(const weight_matrix& w, const buffer& ids, uint32_t n, buffer& y) {
+  if (n == 0) return success();
+  if (auto r = check_size(ids, uint64_t{n} * 4, "get_rows", "ids"); !r) return r;
+  if (auto r = check_size(y, uint64_t{n} * w.cols * 4, "get_rows", "y"); !r) return r;
+  auto p = get("get_rows_" + type_suffix(w.type),
+               {.binding_count = 3, .push_constant_size = 20});
+  if (!p) return p.error();
+  // One dispatch per slice; each writes the rows whose ids fall in it.
+  for (const auto& s : w.slices) {
+    struct {
+      uint32_t cols, n_ids, row_bytes, row0, rows;
+    } push{w.cols, n, w.row_bytes, s.row0, s.rows};
+    const buffer* bindings[] = {&s.data, &ids, &y};
+    if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
+                              {div_ceil(w.cols, group_size), n, 1});
+        !r) {
+      return r;
+    }
+  }
+  return success();
+}
+
+result<void> ops::rms_norm(const buffer& x, const buffer& weight, buffer& y, uint32_t rows,
+                           uint32_t cols, float eps) {
+  if (rows == 0) return success();
+  const uint64_t bytes = uint64_t{rows} * cols * 4;
+  if (auto r = check_size(x, bytes, "rms_norm", "x"); !r) return r;
+  if (auto r = check_size(weight, uint64_t{cols} * 4, "rms_norm", "weight"); !r) return r;
+  if (auto r = check_size(y, bytes, "rms_norm", "y"); !r) return r;
+  auto p = get("rms_norm_f32", {.binding_count = 3, .push_constant_size = 8});
+  if (!p) return p.error();
+  struct {
+    uint32_t cols;
+    float eps;
+  } push{cols, eps};
+  const buffer* bindings[] = {&x, &weight, &y};
+  return ctx_->record(*p.value(), bindings, bytes_of(push), {rows, 1, 1});
+}
+
+result<void> ops::rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint32_t n_heads,
+                       uint32_t head_dim, uint32_t n_rot, uint32_t ld) {
+  if (n_tokens == 0) return success();
+  if (n_rot % 2 != 0 || n_rot > head_dim || ld < n_heads * head_dim) {
+    return make_error(errc::invalid_argument, "rope: n_rot must be even and at most head_dim, "
+                                              "ld at least n_heads * head_dim");
+  }
+  if (auto r = check_size(x, (uint64_t{n_tokens - 1} * ld + n_heads * head_dim) * 4, "rope", "x");
+      !r) {
+    return r;
+  }
+  if (auto r = check_size(cos_sin, uint64_t{n_tokens} * n_rot * 4, "rope", "cos_sin"); !r) {
+    return r;
+  }
+  auto p = get("rope_f32", {.binding_count = 2, .push_constant_size = 20});
+  if (!p) return p.error();
+  struct {
+    uint32_t n_heads, head_dim, n_rot, n_tokens, ld;
+  } push{n_heads, head_dim, n_rot, n_tokens, ld};
+  const buffer* bindings[] = {&x, &cos_sin};
+  return ctx_->record(*p.value(), bindings, bytes_of(push),
+                      {div_ceil(n_heads * (n_rot / 2), group_size), n_tokens, 1});
+}
+
+result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
+                            const buffer& first_row, buffer& out, uint32_t n_tokens,
+                            uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim,
+                            float scale, bool round_f16) {
+  if (n_tokens == 0) return success();
+  if (n_kv_heads == 0 || n_heads % n_kv_heads != 0 || head_dim == 0 ||
+      head_dim > 4 * group_size || head_dim > 256) {
+    return make_error(errc::invalid_argument,
+                      "attention: n_heads must be a multiple of n_kv_heads, head_dim 1 to 256");
+  }
+  const uint64_t q_bytes = uint64_t{n_tokens} * n_heads * head_dim * 4;
+  const uint64_t kv_bytes = uint64_t{n_tokens} * n_kv_heads * head_dim * 4;
+  if (auto r = check_size(q, q_bytes, "attention", "q"); !r) return r;
+  if (auto r = check_size(k, kv_bytes, "attention", "k"); !r) return r;
+  if (auto r = check_size(v, kv_bytes, "attention", "v"); !r) return r;
+  if (auto r = check_size(first_row, uint64_t{n_tokens} * 4, "attention", "first_row"); !r) {
+    return r;
+  }
+  if (auto r = check_size(out, q_bytes, "attention", "out"); !r) return r;
+  auto p = get("attention_f32", {.binding_count = 5,
+                                 .push_constant_size = 24,
+                                 .constants = {round_f16 ? 1u : 0u}});
+  if (!p) return p.error();
+  struct {
+    uint32_t n_heads, n_kv_heads, head_dim, ldq, ldkv;
+    float scale;
+  } push{n_heads, n_kv_heads, head_dim, n_heads * head_dim, n_kv_heads * head_dim, scale};
+  const buffer* bindings[] = {&q, &k, &v, &first_row, &out};
+  return ctx_->record(*p.value(), bindings, bytes_of(push), {n_heads, n_tokens, 1});
+}
+
+result<void> ops::swiglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count) {
+  if (count == 0) return success();
+  for (const buffer* b : {&gate, &up, static_cast<const buffer*>(&out)}) {
+    if (auto r = check_size(*b, uint64_t{count} * 4, "swiglu", "gate/up/out"); !r) return r;
+  }
+  auto p = get("swiglu_f32", {.binding_count = 3, .push_constant_size = 4});
+  if (!p) return p.error();
+  const buffer* bindings[] = {&gate, &up, &out};
+  return ctx_->record(*p.value(), bindings, bytes_of(count), {div_ceil(count, group_size), 1, 1});
+}
+
+result<void> ops::add(const buffer& a, const buffer& b, buffer& c, uint32_t count) {
+  if (count == 0) return success();
+  for (const buffer* x : {&a, &b, static_cast<const buffer*>(&c)}) {
+    if (auto r = check_size(*x, uint64_t{count} * 4, "add", "a/b/c"); !r) return r;
+  }
+  auto p = get("add_f32", {.binding_count = 3, .push_constant_size = 4});
+  if (!p) return p.error();
+  const buffer* bindings[] = {&a, &b, &c};
+  return ctx_->record(*p.value(), bindings, bytes_of(count), {div_ceil(count, group_size), 1, 1});
+}
+
+result<void> ops::softmax(buffer& x, uint32_t rows, uint32_t cols) {
+  if (rows == 0) return success();
+  if (auto r = check_size(x, uint64_t{rows} * cols * 4, "softmax", "x"); !r) return r;
+  auto p = get("softmax_f32", {.binding_count = 1, .push_constant_size = 4});
+  if (!p) return p.error();
+  const buffer* bindings[] = {&x};
+  return ctx_->record(*p.value(), bindings, bytes_of(cols), {rows, 1, 1});
+}
+
+result<void> ops::pool(const buffer& h, const buffer& offsets, buffer& last, buffer& mean,
+                       uint32_t n_seqs, uint32_t cols) {
+  if (n_seqs == 0) return success();
+  if (auto r = check_size(offsets, uint64_t{n_seqs + 1} * 4, "pool", "offsets"); !r) return r;
+  if (auto r = check_size(last, uint64_t{n_seqs} * cols * 4, "pool", "last"); !r) return r;
+  if (auto r = check_size(mean, uint64_t{n_seqs} * cols * 4, "pool", "mean"); !r) return r;
+  auto p = get("pool_f32", {.binding_count = 4, .push_constant_size = 8});
+  if (!p) return p.error();
+  struct {
+    uint32_t cols, n_seqs;
+  } push{cols, n_seqs};
+  const buffer* bindings[] = {&h, &offsets, &last, &mean};
+  return ctx_->record(*p.value(), bindings, bytes_of(push),
+                      {div_ceil(cols, group_size), n_seqs, 1});
+}
+
+}  // namespace triage::vulkan

@@ -1,0 +1,128 @@
+// ops.h: the forward-pass operations on a Vulkan context, one embedded shader
+// each (compute/shaders), recorded into the context's current recording so
+// that a whole forward pass is one command buffer and one wait. Weight
+// matrices are uploaded once (weight_matrix) in their GGUF type and
+// dequantized inside the shaders.
+//
+//   auto w = triage::vulkan::upload_matrix(gpu, cpu_view);   // result<weight_matrix>
+//   triage::vulkan::ops k(gpu);
+//   gpu.begin();
+//   k.rms_norm(x, norm, xb, n_tokens, dim, 1e-5f);
+//   k.mul_mat(w.value(), xb, n_tokens, q);        // q = xb W^T
+//   gpu.submit();
+//
+// Buffer contents are float32 (ids and offsets int32), row-major. Every op
+// checks that its buffers are large enough for the sizes given and returns
+// invalid_argument otherwise (nothing is recorded then).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "compute/cpu/matmul.h"
+#include "compute/gguf/types.h"
+#include "compute/vulkan/context.h"
+
+namespace triage::vulkan {
+
+// A weight matrix on the device, in its GGUF type: rows (outputs) x cols
+// (inputs). Split by rows into several buffers when it is larger than one
+// storage buffer binding may span.
+struct weight_matrix {
+  struct slice {
+    buffer data;          // rows [row0, row0 + rows)
+    uint32_t row0 = 0;
+    uint32_t rows = 0;
+  };
+  gguf::tensor_type type = gguf::tensor_type::f32;
+  uint32_t rows = 0;
+  uint32_t cols = 0;
+  uint32_t row_bytes = 0;
+  std::vector<slice> slices;
+
+  uint64_t bytes() const { return uint64_t{rows} * row_bytes; }
+};
+
+// Whether the shaders read weights of this type (F32, F16, BF16, Q8_0, Q4_0,
+// Q4_1, Q4_K, Q6_K: what the CPU engine reads).
+bool can_upload(gguf::tensor_type type);
+
+// Copies `w` into device buffers of at most `max_slice_bytes` each (0: the
+// device's maxStorageBufferRange). Errors: invalid_argument for a type the
+// shaders do not read or a row larger than a slice; out_of_device_memory.
+result<weight_matrix> upload_matrix(context& ctx, const cpu::matrix_view& w,
+                                    uint64_t max_slice_bytes = 0);
+
+// A float buffer holding `values` (1-D weights such as norm scales).
+result<buffer> upload_floats(context& ctx, std::span<const float> values);
+
+// cos and sin per (position, pair) for rope(): (positions, n_rot / 2, 2),
+// with ggml's angles theta_i = pos * base^(-2i / n_rot) built by repeated
+// multiplication in float, exactly as compute/cpu/ops.h's rope_table.
+std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base);
+
+// Which shader mul_mat() runs: `rows` (mul_mat.comp: an invocation per
+// weight row, whole blocks, no shared memory; needs k % 32 == 0 and ldx % 4
+// == 0) or `tiles` (mul_mm.comp: shared-memory tiles; any k). `automatic`
+// takes rows where it can.
+enum class matmul_kernel { automatic, rows, tiles };
+
+class ops {
+ public:
+  explicit ops(context& ctx) : ctx_(&ctx) {}
+
+  context& ctx() { return *ctx_; }
+  // Tests pin the kernel to compare both with the CPU. Default: automatic.
+  void set_matmul_kernel(matmul_kernel k) { matmul_kernel_ = k; }
+
+  // y (m, w.rows) = x (m, w.cols) W^T; rows of x ldx floats apart (0: w.cols),
+  // rows of y ldy floats apart (0: w.rows). q8_activations: for quantized W,
+  // round x to int8 per block of 32 first, as the CPU engine does (row
+  // kernel only; the tiled kernel ignores it).
+  result<void> mul_mat(const weight_matrix& w, const buffer& x, uint32_t m, buffer& y,
+                       uint32_t ldx = 0, uint32_t ldy = 0, bool q8_activations = false);
+  // y (n, w.cols) = rows ids[0 .. n) of W (the embedding lookup); ids must
+  // be valid row numbers (the caller checks them). One dispatch per slice.
+  result<void> get_rows(const weight_matrix& w, const buffer& ids, uint32_t n, buffer& y);
+  // y = x / sqrt(mean(x^2) + eps) * weight, per row of `cols`; y may be x.
+  result<void> rms_norm(const buffer& x, const buffer& weight, buffer& y, uint32_t rows,
+                        uint32_t cols, float eps);
+  // Rotates the first n_rot elements of each of n_heads heads of head_dim in
+  // each of n_tokens rows of x (ld floats apart), in place; cos_sin from
+  // rope_cos_sin() of the tokens' positions.
+  result<void> rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint32_t n_heads,
+                    uint32_t head_dim, uint32_t n_rot, uint32_t ld);
+  // Causal grouped-query attention over a ragged batch: token t attends to
+  // rows first_row[t] .. t (its own sequence so far). q and out (n_tokens,
+  // n_heads * head_dim); k and v (n_tokens, n_kv_heads * head_dim).
+  // round_f16: round q, k, v and the attention weights to F16 precision as
+  // they are read (the CPU engine's f16_attention).
+  result<void> attention(const buffer& q, const buffer& k, const buffer& v,
+                         const buffer& first_row, buffer& out, uint32_t n_tokens,
+                         uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim, float scale,
+                         bool round_f16 = false);
+  // out = silu(gate) * up over `count` elements; out may be gate.
+  result<void> swiglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count);
+  // c = a + b over `count` elements; c may be a.
+  result<void> add(const buffer& a, const buffer& b, buffer& c, uint32_t count);
+  // Row-wise softmax in place.
+  result<void> softmax(buffer& x, uint32_t rows, uint32_t cols);
+  // Per sequence s (rows offsets[s] .. offsets[s+1]-1 of h): its last row
+  // into last (n_seqs, cols) and the mean of its rows into mean.
+  result<void> pool(const buffer& h, const buffer& offsets, buffer& last, buffer& mean,
+                    uint32_t n_seqs, uint32_t cols);
+
+ private:
+  // The pipeline for shader `name` with `options`, built on first use.
+  result<const pipeline*> get(const std::string& name, const pipeline_options& options);
+
+  context* ctx_;
+  matmul_kernel matmul_kernel_ = matmul_kernel::automatic;
+  std::map<std::string, pipeline> pipelines_;  // key: name and constants
+};
+
+}  // namespace triage::vulkan

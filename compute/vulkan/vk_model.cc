@@ -1,0 +1,326 @@
+#include "compute/vulkan/vk_model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "compute/gguf/reader.h"
+#include "compute/model/batch.h"
+#include "compute/model/weights.h"
+#include "compute/vulkan/ops.h"
+
+namespace triage::vulkan {
+
+namespace {
+
+struct layer {
+  buffer attn_norm;     // (dim)
+  weight_matrix wq;     // (q_dim, dim)
+  weight_matrix wk;     // (kv_dim, dim)
+  weight_matrix wv;     // (kv_dim, dim)
+  weight_matrix wo;     // (dim, q_dim)
+  buffer ffn_norm;      // (dim)
+  weight_matrix w_gate;  // (ffn_dim, dim)
+  weight_matrix w_up;    // (ffn_dim, dim)
+  weight_matrix w_down;  // (dim, ffn_dim)
+};
+
+// Activation buffers for micro-batches of up to `tokens` tokens and `seqs`
+// sequences; they only grow.
+struct activations {
+  int64_t tokens = 0;
+  int64_t seqs = 0;
+  buffer x;        // (tokens, dim) the residual stream
+  buffer xb;       // (tokens, dim) normed input / block output
+  buffer q;        // (tokens, q_dim)
+  buffer k;        // (tokens, kv_dim)
+  buffer v;        // (tokens, kv_dim)
+  buffer att;      // (tokens, q_dim)
+  buffer gate;     // (tokens, ffn_dim)
+  buffer up;       // (tokens, ffn_dim)
+  buffer ids;      // (tokens) int32 token ids
+  buffer first;    // (tokens) int32 first row of each token's sequence
+  buffer cos_sin;  // (tokens, rope_dim / 2, 2)
+  buffer offsets;  // (seqs + 1) int32
+  buffer last;     // (seqs, dim)
+  buffer mean;     // (seqs, dim)
+  buffer logits;   // (seqs, vocab)
+};
+
+}  // namespace
+
+struct vk_model::impl {
+  model::config cfg;
+  vk_model_options opts;
+  context ctx;
+  ops kernels;
+  weight_matrix token_embd;
+  weight_matrix output;  // empty when tied to token_embd
+  bool tied = false;
+  buffer output_norm;
+  std::vector<layer> layers;
+  activations act;
+  uint64_t weight_bytes = 0;
+
+  impl(model::config c, const vk_model_options& o, context&& cx)
+      : cfg(std::move(c)), opts(o), ctx(std::move(cx)), kernels(ctx) {}
+
+  const weight_matrix& out_matrix() const { return tied ? token_embd : output; }
+
+  result<void> reserve(int64_t tokens, int64_t seqs, bool logits);
+  result<void> record_batch(const model::ragged_batch& b, int n_blocks, bool normed,
+                            bool logits);
+};
+
+namespace {
+
+result<buffer> make(context& ctx, uint64_t floats) {
+  return ctx.create_buffer(std::max<uint64_t>(4, floats * 4));
+}
+
+}  // namespace
+
+result<void> vk_model::impl::reserve(int64_t tokens, int64_t seqs, bool logits) {
+  if (tokens > act.tokens) {
+    const uint64_t n = static_cast<uint64_t>(tokens);
+    struct {
+      buffer* b;
+      uint64_t floats;
+    } want[] = {{&act.x, n * cfg.dim},       {&act.xb, n * cfg.dim},
+                {&act.q, n * cfg.q_dim()},   {&act.k, n * cfg.kv_dim()},
+                {&act.v, n * cfg.kv_dim()},  {&act.att, n * cfg.q_dim()},
+                {&act.gate, n * cfg.ffn_dim}, {&act.up, n * cfg.ffn_dim},
+                {&act.ids, n},               {&act.first, n},
+                {&act.cos_sin, n * static_cast<uint64_t>(cfg.rope_dim)}};
+    for (auto& [b, floats] : want) {
+      auto r = make(ctx, floats);
+      if (!r) return r.error();
+      *b = std::move(r).value();
+    }
+    act.tokens = tokens;
+  }
+  const size_t logits_bytes = static_cast<size_t>(seqs) * cfg.vocab_size * 4;
+  if (seqs > act.seqs || (logits && act.logits.size() < logits_bytes)) {
+    const uint64_t s = static_cast<uint64_t>(std::max(seqs, act.seqs));
+    for (auto [b, floats] : {std::pair{&act.offsets, s + 1}, std::pair{&act.last, s * cfg.dim},
+                             std::pair{&act.mean, s * cfg.dim}}) {
+      auto r = make(ctx, floats);
+      if (!r) return r.error();
+      *b = std::move(r).value();
+    }
+    if (logits) {
+      auto r = make(ctx, s * cfg.vocab_size);
+      if (!r) return r.error();
+      act.logits = std::move(r).value();
+    }
+    act.seqs = static_cast<int64_t>(s);
+  }
+  return success();
+}
+
+result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_blocks, bool normed,
+                                          bool logits) {
+  const auto n = static_cast<uint32_t>(b.n_tokens());
+  const auto n_seqs = static_cast<uint32_t>(b.n_seqs());
+  const auto dim = static_cast<uint32_t>(cfg.dim), q_dim = static_cast<uint32_t>(cfg.q_dim()),
+             kv_dim = static_cast<uint32_t>(cfg.kv_dim()), ffn = static_cast<uint32_t>(cfg.ffn_dim),
+             hd = static_cast<uint32_t>(cfg.head_dim);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg.head_dim));
+
+  // Host inputs: token ids, each token's sequence start, rope angles, offsets.
+  std::memcpy(act.ids.bytes().data(), b.tokens.data(), b.tokens.size() * 4);
+  auto first = act.first.as<int32_t>();
+  auto offsets = act.offsets.as<int32_t>();
+  for (int64_t s = 0; s < b.n_seqs(); ++s) {
+    offsets[s] = static_cast<int32_t>(b.offsets[s]);
+    for (int64_t i = b.offsets[s]; i < b.offsets[s + 1]; ++i) {
+      first[i] = static_cast<int32_t>(b.offsets[s]);
+    }
+  }
+  offsets[b.n_seqs()] = static_cast<int32_t>(b.offsets.back());
+  const auto table = rope_cos_sin(b.positions, cfg.rope_dim, cfg.rope_freq_base);
+  std::memcpy(act.cos_sin.bytes().data(), table.data(), table.size() * 4);
+
+  ops& k = kernels;
+  if (auto r = ctx.begin(); !r) return r;
+  // Chain of recorded ops; the first failure stops it.
+  result<void> r = k.get_rows(token_embd, act.ids, n, act.x);
+  for (int li = 0; li < n_blocks && r; ++li) {
+    const layer& l = layers[static_cast<size_t>(li)];
+    if (!(r = k.rms_norm(act.x, l.attn_norm, act.xb, n, dim, cfg.rms_eps))) break;
+    if (!(r = k.mul_mat(l.wq, act.xb, n, act.q, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.mul_mat(l.wk, act.xb, n, act.k, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.mul_mat(l.wv, act.xb, n, act.v, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.rope(act.q, act.cos_sin, n, static_cast<uint32_t>(cfg.n_heads), hd,
+                     static_cast<uint32_t>(cfg.rope_dim), q_dim))) {
+      break;
+    }
+    if (!(r = k.rope(act.k, act.cos_sin, n, static_cast<uint32_t>(cfg.n_kv_heads), hd,
+                     static_cast<uint32_t>(cfg.rope_dim), kv_dim))) {
+      break;
+    }
+    if (!(r = k.attention(act.q, act.k, act.v, act.first, act.att, n,
+                          static_cast<uint32_t>(cfg.n_heads),
+                          static_cast<uint32_t>(cfg.n_kv_heads), hd, scale, opts.f16_attention))) {
+      break;
+    }
+    if (!(r = k.mul_mat(l.wo, act.att, n, act.xb, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.add(act.x, act.xb, act.x, n * dim))) break;
+    if (!(r = k.rms_norm(act.x, l.ffn_norm, act.xb, n, dim, cfg.rms_eps))) break;
+    if (!(r = k.mul_mat(l.w_gate, act.xb, n, act.gate, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.mul_mat(l.w_up, act.xb, n, act.up, 0, 0, opts.q8_activations))) break;
+    if (!(r = k.swiglu(act.gate, act.up, act.gate, n * ffn))) break;
+    if (!(r = k.mul_mat(l.w_down, act.gate, n, act.xb, 0, 0, opts.q8_activations))) break;
+    r = k.add(act.x, act.xb, act.x, n * dim);
+  }
+  buffer& pooled_from = normed ? act.xb : act.x;
+  if (r && normed) r = k.rms_norm(act.x, output_norm, act.xb, n, dim, cfg.rms_eps);
+  if (r) r = k.pool(pooled_from, act.offsets, act.last, act.mean, n_seqs, dim);
+  if (r && logits) {
+    r = k.mul_mat(out_matrix(), act.last, n_seqs, act.logits, 0, 0, opts.q8_activations);
+  }
+  if (!r) return r;
+  return ctx.submit();
+}
+
+vk_model::vk_model(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+vk_model::vk_model(vk_model&&) noexcept = default;
+vk_model& vk_model::operator=(vk_model&&) noexcept = default;
+vk_model::~vk_model() = default;
+
+const model::config& vk_model::cfg() const { return impl_->cfg; }
+const device_info& vk_model::device() const { return impl_->ctx.device(); }
+uint64_t vk_model::weight_bytes() const { return impl_->weight_bytes; }
+
+result<vk_model> vk_model::load(const std::string& path, const vk_model_options& opts) {
+  auto g = gguf::reader::open(path);
+  if (!g) return g.error();
+  auto c = model::read_config(g.value());
+  if (!c) return c.error();
+  if (c.value().arch != model::architecture::llama) {
+    return make_error(errc::invalid_argument,
+                      path + ": architecture '" + c.value().arch_name + "' has no Vulkan path");
+  }
+  auto w = model::load_weights(g.value(), c.value());
+  if (!w) return w.error();
+  auto ctx = context::create(opts.device);
+  if (!ctx) return ctx.error();
+
+  auto m = std::make_unique<impl>(c.value(), opts, std::move(ctx).value());
+  m->opts.max_batch_tokens = std::max<int64_t>(1, opts.max_batch_tokens);
+  const uint64_t limit = opts.max_buffer_bytes;
+  auto matrix = [&](const cpu::matrix_view& v, const char* name,
+                    weight_matrix& out) -> result<void> {
+    auto u = upload_matrix(m->ctx, v, limit);
+    if (!u) {
+      error e = u.error();
+      e.message = path + ": " + name + ": " + e.message;
+      return e;
+    }
+    out = std::move(u).value();
+    m->weight_bytes += out.bytes();
+    return success();
+  };
+  auto floats = [&](std::span<const float> v, buffer& out) -> result<void> {
+    auto u = upload_floats(m->ctx, v);
+    if (!u) return u.error();
+    out = std::move(u).value();
+    m->weight_bytes += v.size_bytes();
+    return success();
+  };
+  const model::weights& wt = w.value();
+  if (auto r = matrix(wt.token_embd, "token_embd.weight", m->token_embd); !r) return r.error();
+  m->tied = wt.tied_output;
+  if (!m->tied) {
+    if (auto r = matrix(wt.output, "output.weight", m->output); !r) return r.error();
+  }
+  if (auto r = floats(wt.output_norm, m->output_norm); !r) return r.error();
+  m->layers.resize(wt.layers.size());
+  for (size_t i = 0; i < wt.layers.size(); ++i) {
+    const model::layer_weights& src = wt.layers[i];
+    layer& dst = m->layers[i];
+    const std::string blk = "blk." + std::to_string(i) + ".";
+    for (auto [view, name, out] :
+         {std::tuple{&src.wq, "attn_q", &dst.wq}, std::tuple{&src.wk, "attn_k", &dst.wk},
+          std::tuple{&src.wv, "attn_v", &dst.wv}, std::tuple{&src.wo, "attn_output", &dst.wo},
+          std::tuple{&src.w_gate, "ffn_gate", &dst.w_gate},
+          std::tuple{&src.w_up, "ffn_up", &dst.w_up},
+          std::tuple{&src.w_down, "ffn_down", &dst.w_down}}) {
+      const std::string full = blk + name + ".weight";
+      if (auto r = matrix(*view, full.c_str(), *out); !r) return r.error();
+    }
+    if (auto r = floats(src.attn_norm, dst.attn_norm); !r) return r.error();
+    if (auto r = floats(src.ffn_norm, dst.ffn_norm); !r) return r.error();
+  }
+  return vk_model(std::move(m));
+}
+
+result<model::prefill_result> vk_model::forward(std::span<const std::vector<int32_t>> seqs,
+                                                const model::forward_options& opts) {
+  const model::config& cfg = impl_->cfg;
+  for (size_t s = 0; s < seqs.size(); ++s) {
+    const std::string which = "vk_model::forward: sequence " + std::to_string(s);
+    if (seqs[s].empty()) return make_error(errc::invalid_argument, which + " is empty");
+    if (seqs[s].size() > static_cast<size_t>(cfg.context_length)) {
+      return make_error(errc::invalid_argument,
+                        which + " has " + std::to_string(seqs[s].size()) +
+                            " tokens, more than the context length (" +
+                            std::to_string(cfg.context_length) + ")");
+    }
+    for (int32_t t : seqs[s]) {
+      if (t < 0 || t >= cfg.vocab_size) {
+        return make_error(errc::invalid_argument, which + ": token id " + std::to_string(t) +
+                                                      " is outside the vocabulary (" +
+                                                      std::to_string(cfg.vocab_size) + ")");
+      }
+    }
+  }
+  if (opts.layer < -1 || opts.layer > cfg.n_layers) {
+    return make_error(errc::invalid_argument, "vk_model::forward: layer " +
+                                                  std::to_string(opts.layer) + " outside -1 .. " +
+                                                  std::to_string(cfg.n_layers));
+  }
+  if (opts.all_logits) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::forward: all_logits is not supported on Vulkan");
+  }
+  // The logits read the normed last states the pool produces for layer -1.
+  if (opts.want_logits && opts.layer >= 0) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::forward: logits need every block; pool layer -1 with them");
+  }
+  const int n_blocks = opts.layer < 0 ? cfg.n_layers : opts.layer;
+  const bool normed = opts.layer < 0;
+  const bool want_last = opts.pool != model::pooling::mean;
+  const bool want_mean = opts.pool != model::pooling::last;
+  const size_t dim = static_cast<size_t>(cfg.dim), vocab = static_cast<size_t>(cfg.vocab_size);
+
+  model::prefill_result out;
+  out.n_seqs = static_cast<int64_t>(seqs.size());
+  out.dim = cfg.dim;
+  out.vocab = cfg.vocab_size;
+  if (want_last) out.last.resize(seqs.size() * dim);
+  if (want_mean) out.mean.resize(seqs.size() * dim);
+  if (opts.want_logits) out.logits.resize(seqs.size() * vocab);
+  out.offsets.assign(1, 0);
+  for (const auto& s : seqs) {
+    out.offsets.push_back(out.offsets.back() + static_cast<int64_t>(s.size()));
+  }
+
+  activations& act = impl_->act;
+  for (const auto& [begin, end] : model::plan_micro_batches(seqs, impl_->opts.max_batch_tokens)) {
+    const model::ragged_batch b = model::ragged_batch::from(seqs.subspan(begin, end - begin));
+    if (auto r = impl_->reserve(b.n_tokens(), b.n_seqs(), opts.want_logits); !r) return r.error();
+    if (auto r = impl_->record_batch(b, n_blocks, normed, opts.want_logits); !r) return r.error();
+    const size_t count = static_cast<size_t>(b.n_seqs()) * dim;
+    if (want_last) std::memcpy(out.last.data() + begin * dim, act.last.bytes().data(), count * 4);
+    if (want_mean) std::memcpy(out.mean.data() + begin * dim, act.mean.bytes().data(), count * 4);
+    if (opts.want_logits) {
+      std::memcpy(out.logits.data() + begin * vocab, act.logits.bytes().data(),
+                  static_cast<size_t>(b.n_seqs()) * vocab * 4);
+    }
+  }
+  return out;
+}
+
+}  // namespace triage::vulkan
