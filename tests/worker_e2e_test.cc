@@ -179,7 +179,7 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
   auto spawn = [&](const std::vector<std::string>& extra) -> std::pair<pid_t, int> {
     std::vector<std::string> args{binary,      "worker",   "--config",   config.string(),
                                   "--worker-id", "w1",       "--backend",  "null",
-                                  "--taxonomy",  taxonomy.string()};
+                                  "--taxonomy",  taxonomy.string(), "--metrics-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
     int fds[2];
     if (pipe(fds) != 0) return {-1, -1};

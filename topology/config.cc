@@ -161,6 +161,7 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
   auto& t = cfg.topics;
   auto& r = cfg.routing;
   auto& w = cfg.worker;
+  auto& st = cfg.state;
   section top(root, source, "");
   auto ok = top.visit({
       {"kafka",
@@ -222,6 +223,23 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"batch_max_wait_ms", int_field(w.batch_max_wait_ms, 0, 60000)},
              {"shutdown_timeout_ms", int_field(w.shutdown_timeout_ms, 100, 600000)},
              {"max_text_bytes", int_field(w.max_text_bytes, 1, 64 * 1024 * 1024)},
+         });
+       }},
+      {"state",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "state.").visit({
+             {"enabled", bool_field(st.enabled)},
+             {"directory", string_field(st.directory)},
+             {"changelog_topic", string_field(st.changelog_topic)},
+             {"keep_ticket_text", bool_field(st.keep_ticket_text)},
+             {"example_max_confidence", double_field(st.example_max_confidence, 0.0, 1.0)},
+             {"baseline_tickets", int_field(st.baseline_tickets, 1, 100000000)},
+             {"psi_category_alert", double_field(st.psi_category_alert, 0.0, 100.0)},
+             {"psi_confidence_alert", double_field(st.psi_confidence_alert, 0.0, 100.0)},
+             {"psi_length_alert", double_field(st.psi_length_alert, 0.0, 100.0)},
+             {"escalation_rate_alert", double_field(st.escalation_rate_alert, 0.0, 1.0)},
+             {"drift_min_tickets", int_field(st.drift_min_tickets, 1, 100000000)},
+             {"restore_timeout_ms", int_field(st.restore_timeout_ms, 1000, 3600000)},
          });
        }},
   });

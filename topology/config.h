@@ -96,11 +96,52 @@ struct worker_options {
   int max_text_bytes = 256 * 1024;
 };
 
+// The worker's state store (state/): counters, histograms, escalation-rate
+// windows, drift statistics, decisions and retraining examples, kept in
+// RocksDB per input partition and mirrored to a compacted changelog topic.
+struct state_options {
+  // Keep state at all. Off, the worker only routes (no store, no changelog).
+  // Default: false (default.yaml turns it on).
+  bool enabled = false;
+  // Parent directory of the stores; each worker instance uses
+  // <directory>/<worker_id>-<instance>. Default: "var/state".
+  std::string directory = "var/state";
+  // Compacted changelog topic, partitioned like topics.tickets (created with
+  // the same partition count if missing). Default: "tickets.state-changelog".
+  std::string changelog_topic = "tickets.state-changelog";
+  // Keep the ticket text (through the redaction hook) in decisions and
+  // retraining examples. Default: false (ids and labels only).
+  bool keep_ticket_text = false;
+  // Tickets below this confidence become retraining examples (escalated and
+  // corrected ones always do). Default: 0.6. Bounds: 0..1.
+  double example_max_confidence = 0.6;
+  // The first N tickets of each partition form the drift baseline.
+  // Default: 1000. Bounds: 1..100000000.
+  int baseline_tickets = 1000;
+  // Drift alerts: population stability index above which the category,
+  // confidence or ticket-length distribution of a quarter is reported as
+  // drifted (0.1 moderate, 0.25 significant by the usual rule of thumb).
+  // Default: 0.25 each. Bounds: 0..100.
+  double psi_category_alert = 0.25;
+  double psi_confidence_alert = 0.25;
+  double psi_length_alert = 0.25;
+  // Escalation rate (escalated / tickets) of a quarter above which an alert
+  // is logged. Default: 0.5. Bounds: 0..1.
+  double escalation_rate_alert = 0.5;
+  // A partition's quarter is judged for drift only once it holds this many
+  // tickets beyond the baseline. Default: 500. Bounds: 1..100000000.
+  int drift_min_tickets = 500;
+  // Longest a restore from the changelog may take. Default: 120000 ms.
+  // Bounds: 1000..3600000.
+  int restore_timeout_ms = 120000;
+};
+
 struct config {
   kafka_options kafka;
   topics_options topics;
   routing_options routing;
   worker_options worker;
+  state_options state;
 };
 
 // `source` names the text in errors (a file name).

@@ -7,11 +7,13 @@
 #include <CLI/CLI.hpp>
 
 #include "ops/logging.h"
+#include "replay/replay_cmds.h"
 #include "schemas/codec.h"
 #include "workers/classify_cmds.h"
 #include "workers/commands.h"
 #include "workers/model_cmds.h"
 #include "workers/run_cmds.h"
+#include "workers/state_cmds.h"
 #include "workers/tokenize_cmd.h"
 
 namespace {
@@ -25,9 +27,7 @@ struct planned {
 // Subcommands whose implementation has not landed yet. Each says so plainly
 // and exits 2, so scripts cannot mistake it for success.
 constexpr planned not_built_yet[] = {
-    {"state", "escalation rate, drift and accuracy from the state store", 7},
     {"retrain", "train and evaluate a candidate adapter from corrections", 7},
-    {"replay", "replay files or Kafka ranges through the pipeline and report", 8},
 };
 
 }  // namespace
@@ -92,6 +92,7 @@ int main(int argc, char** argv) {
   bench->add_option("--threads", ba.threads)->capture_default_str();
   bench->add_option("--llama-python", ba.llama_python, "python with llama-cpp-python; none to skip");
   bench->add_flag("--json", ba.json, "JSON lines instead of a table");
+  bench->add_option("--backend", ba.backend, "cpu or vulkan (lavapipe allowed)")->capture_default_str();
   bench->callback([&] { std::exit(triage::workers::run_bench(ba)); });
 
   triage::workers::train_args tr;
@@ -122,7 +123,7 @@ int main(int argc, char** argv) {
   train->add_option("--threads", tr.threads, "0: one per hardware thread")->capture_default_str();
   train->add_option("--batch", tr.batch, "tickets per forward pass")->capture_default_str();
   train->callback([&] {
-    for (int i = 0; i < argc; ++i) tr.command_line += (i ? " " : "") + std::string(argv[i]);
+    for (int i = 0; i < argc; ++i) tr.command_line.append(i ? " " : "").append(argv[i]);
     std::exit(triage::workers::run_train(tr));
   });
 
@@ -142,7 +143,9 @@ int main(int argc, char** argv) {
   auto* worker = app.add_subcommand(
       "worker", "consume tickets from Kafka, classify, route, escalate, dead-letter");
   worker->add_option("--config", wargs.config, "topology config (YAML)")->capture_default_str();
-  worker->add_option("--backend", wargs.backend, "classifier backend: cpu (the SLM) or null")
+  worker->add_option("--backend", wargs.backend,
+                     "classifier backend: cpu (the SLM), vulkan (the SLM on a GPU, else CPU), "
+                     "vulkan-required or null")
       ->capture_default_str();
   worker->add_option("--model", wargs.model, "base model GGUF (default: the installed one)");
   worker->add_option("--adapter", wargs.adapter, "classifier adapter")->capture_default_str();
@@ -154,6 +157,9 @@ int main(int argc, char** argv) {
   worker->add_option("--set", wargs.settings, "extra Kafka setting key=value (repeatable)");
   worker->add_option("--max-records", wargs.max_records, "stop after this many records");
   worker->add_option("--idle-exit-ms", wargs.idle_exit_ms, "stop when no record came for this long");
+  worker->add_option("--metrics-listen", wargs.metrics_listen,
+                     "host:port of /metrics, /healthz and /readyz (port 0: any free port; empty: off)")
+      ->capture_default_str();
   worker->callback([&] { std::exit(triage::workers::run_worker(wargs)); });
 
   triage::workers::topics_args targs;
@@ -175,6 +181,46 @@ int main(int argc, char** argv) {
   demo->add_option("--model", dargs.model, "base model GGUF (default: the installed one)");
   demo->add_option("--adapter", dargs.adapter, "classifier adapter")->capture_default_str();
   demo->callback([&] { std::exit(triage::workers::run_demo(dargs)); });
+
+  triage::replay::replay_args ra;
+  auto* replay = app.add_subcommand(
+      "replay", "replay files or a Kafka range through the worker's pipeline, evaluate, report");
+  replay->add_option("inputs", ra.inputs, "ticket files: .csv, .jsonl or length-delimited protobuf .pb");
+  replay->add_option("--format", ra.format, "auto, csv, jsonl or pb")->capture_default_str();
+  replay->add_option("--topic", ra.topic, "replay a Kafka topic range instead of files");
+  replay->add_option("--partitions", ra.partitions, "partitions to read (default: all)")->delimiter(',');
+  replay->add_option("--from-offset", ra.from_offset, "first offset per partition");
+  replay->add_option("--to-offset", ra.to_offset, "end offset per partition (exclusive)");
+  replay->add_option("--from-time", ra.from_time, "start time: ms since epoch or RFC 3339 UTC");
+  replay->add_option("--to-time", ra.to_time, "end time (exclusive)");
+  replay->add_option("--set", ra.settings, "extra Kafka setting key=value (repeatable)");
+  replay->add_option("--config", ra.config, "topology config (routing policy)")->capture_default_str();
+  replay->add_option("--backend", ra.backend, "cpu (the SLM) or null")->capture_default_str();
+  replay->add_option("--model", ra.model, "base model GGUF (default: the installed one)");
+  replay->add_option("--adapter", ra.adapter, "classifier adapter")->capture_default_str();
+  replay->add_option("--taxonomy", ra.taxonomy, "taxonomy CSV (labels, null backend)")->capture_default_str();
+  replay->add_option("--threads", ra.threads, "inference threads (0: all)")->capture_default_str();
+  replay->add_option("--compare-adapter", ra.compare_adapter, "second run with this adapter, side by side");
+  replay->add_option("--compare-config", ra.compare_config, "second run with this config (routing policy)");
+  replay->add_option("--pace", ra.pace, "fast, recorded, or Nx (N times recorded)")->capture_default_str();
+  replay->add_option("--limit", ra.limit, "replay only the first N records");
+  replay->add_option("--output", ra.output, "write outputs as JSON lines to this file");
+  replay->add_flag("--output-kafka", ra.output_kafka, "produce outputs to Kafka under --output-prefix");
+  replay->add_option("--output-prefix", ra.output_prefix, "prefix of output topics")->capture_default_str();
+  replay->add_flag("--allow-live-topics", ra.allow_live_topics, "allow writing to the live topics");
+  replay->add_option("--report", ra.report, "JSON report file");
+  replay->add_option("--html", ra.html, "self-contained HTML report file");
+  replay->add_option("--frontier-cost", ra.frontier_cost, "cost of one frontier call")->capture_default_str();
+  replay->add_option("--slm-cost", ra.slm_cost, "SLM cost per ticket")->capture_default_str();
+  replay->add_option("--weekly-volume", ra.weekly_volume, "tickets per week for the cost estimate")
+      ->capture_default_str();
+  replay->add_flag("!--no-progress", ra.progress, "no progress bar");
+  replay->callback([&] {
+    for (int i = 0; i < argc; ++i) ra.command_line.append(i ? " " : "").append(argv[i]);
+    std::exit(triage::replay::run_replay(ra));
+  });
+
+  triage::workers::add_state_commands(app);
 
   for (const auto& p : not_built_yet) {
     auto* sub = app.add_subcommand(p.name, std::string(p.what) + " [not built yet]");

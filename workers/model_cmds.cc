@@ -22,6 +22,7 @@
 #include "compute/model/model.h"
 #include "compute/tokenizer/chat.h"
 #include "compute/tokenizer/tokenizer.h"
+#include "compute/vulkan/vk_model.h"
 #include "workers/commands.h"
 
 namespace triage::workers {
@@ -361,9 +362,31 @@ int run_bench(const bench_args& args) {
     std::cerr << "triage bench: --data CSV is required (e.g. Banking77's train.csv)\n";
     return 2;
   }
+  if (args.backend != "cpu" && args.backend != "vulkan") {
+    std::cerr << "triage bench: --backend '" << args.backend << "': expected cpu or vulkan\n";
+    return 2;
+  }
   const std::string model_path = model_path_or_default(args.model);
   loaded l;
   if (!load(model_path, args.threads, l)) return 1;
+  std::unique_ptr<vulkan::vk_model> gpu;
+  if (args.backend == "vulkan") {
+    auto g = vulkan::vk_model::load(
+        model_path, {.device = {.allow_cpu = true,
+                                .pipeline_cache_dir = vulkan::default_pipeline_cache_dir()}});
+    if (!g) {
+      std::cerr << "triage bench: --backend vulkan: " << g.error().what() << "\n";
+      return 1;
+    }
+    gpu = std::make_unique<vulkan::vk_model>(std::move(g.value()));
+  }
+  // One forward pass on the engine measured; false on a device error.
+  auto forward = [&](const std::vector<std::vector<int32_t>>& seqs) {
+    if (!gpu) return !l.m->forward(seqs).last.empty();
+    auto r = gpu->forward(seqs);
+    if (!r) std::cerr << "triage bench: " << r.error().what() << "\n";
+    return r.has_value();
+  };
   auto table = read_csv(args.data);
   if (!table) {
     std::cerr << "triage bench: " << table.error().what() << "\n";
@@ -399,6 +422,7 @@ int run_bench(const bench_args& args) {
   if (python == "none") python.clear();
   const std::string script = args.llama_script.empty() ? default_llama_script() : args.llama_script;
   if (!args.json) {
+    if (gpu) std::printf("engine: Vulkan on '%s'\n", gpu->device().name.c_str());
     std::printf("model %s\n%zu tickets from %s, %zu tokens (%.1f per ticket); %d threads, %s "
                 "kernels\nsingle-core peak: int8 %.1f GMAC/s (AVX2 maddubs %.1f, VNNI %.1f), "
                 "fp32 FMA %.1f GFLOP/s; %% of peak below is of %d x int8\n\n",
@@ -414,20 +438,19 @@ int run_bench(const bench_args& args) {
     if (batch <= 0) continue;
     std::vector<std::vector<int32_t>> b(tickets.begin(),
                                         tickets.begin() + std::min<size_t>(tickets.size(), batch));
-    l.m->forward(b);  // warm-up: pages in the weights, sizes the buffers
+    if (!forward(b)) return 1;  // warm-up: pages in the weights, sizes the buffers
     std::vector<double> lat;
     const auto t0 = clock_type::now();
     for (size_t i = 0; i < tickets.size(); i += static_cast<size_t>(batch)) {
       const size_t e = std::min(tickets.size(), i + static_cast<size_t>(batch));
       b.assign(tickets.begin() + static_cast<long>(i), tickets.begin() + static_cast<long>(e));
       const auto t1 = clock_type::now();
-      const auto out = l.m->forward(b);
+      if (!forward(b)) return 1;
       lat.push_back(ms_since(t1));
-      if (out.last.empty()) return 1;
     }
     const double seconds = ms_since(t0) / 1000.0;
     bench_row r;
-    r.engine = "triage (cpu)";
+    r.engine = gpu ? "triage (vulkan)" : "triage (cpu)";
     r.batch = batch;
     r.tickets = tickets.size();
     r.tokens = n_tokens;

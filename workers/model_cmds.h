@@ -61,6 +61,10 @@ struct bench_args {
   // current directory + compute/tests/golden/bench_llama_cpp.py)
   std::string llama_script;
   bool json = false;                  // JSON lines instead of a table. Default: false
+  // Engine measured: "cpu" (the CPU engine) or "vulkan" (vulkan::vk_model
+  // on the best device, lavapipe allowed; TRIAGE_VULKAN_DEVICE picks one).
+  // Default: "cpu"
+  std::string backend = "cpu";
 };
 
 // Prefill throughput on real tickets at each batch size: tickets/s, tokens/s,

@@ -17,6 +17,8 @@
 #include <spdlog/spdlog.h>
 
 #include "compute/classifier/taxonomy.h"
+#include "ops/metrics/endpoint.h"
+#include "ops/metrics/probe.h"
 #include "schemas/codec.h"
 #include "schemas/utf8.h"
 #include "workers/commands.h"
@@ -52,6 +54,8 @@ result<std::vector<std::string>> categories_of(const std::string& taxonomy_path)
   return tax.value().categories;
 }
 
+}  // namespace
+
 // The classifier backend by name: "cpu" (the SLM with an adapter) or "null".
 result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std::string& model,
                                               const std::string& adapter,
@@ -67,9 +71,29 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
     if (!b) return b.error();
     return std::unique_ptr<backend>(std::move(b.value()));
   }
+  // "vulkan": the SLM with its forward pass on a GPU; without a usable
+  // device (no loader, no device, a missing feature, too little memory) it
+  // logs why and runs on the CPU. "vulkan-required" fails instead.
+  // TRIAGE_VULKAN_DEVICE picks the device (lavapipe: "llvmpipe").
+  if (kind == "vulkan" || kind == "vulkan-required") {
+    const classifier::engine_options eo{.model = model_path_or_default(model),
+                                        .adapter = adapter, .threads = threads};
+    auto b = slm_backend::load_vulkan(
+        eo, {.device = {.pipeline_cache_dir = vulkan::default_pipeline_cache_dir()}});
+    if (b) return std::unique_ptr<backend>(std::move(b.value()));
+    if (kind == "vulkan-required" || b.error().code.category() != vulkan::vulkan_category()) {
+      return b.error();
+    }
+    spdlog::warn("--backend vulkan: {}; using the CPU engine", b.error().message);
+    auto cpu = slm_backend::load(eo);
+    if (!cpu) return cpu.error();
+    return std::unique_ptr<backend>(std::move(cpu.value()));
+  }
   return make_error(topology::errc::bad_value,
-                    "--backend '" + kind + "': expected cpu or null (vulkan: issue #6)");
+                    "--backend '" + kind + "': expected cpu, vulkan, vulkan-required or null");
 }
+
+namespace {
 
 std::string host_name() {
   char buf[256] = {};
@@ -85,15 +109,40 @@ int run_worker(const worker_args& args) {
     std::cerr << "triage worker: " << cfg.error().message << "\n";
     return 2;
   }
+  // The endpoint first, so /healthz answers while the model loads; it
+  // outlives the worker.
+  auto mon = ops::endpoint::start({.listen = args.metrics_listen});
+  if (!mon) {
+    std::cerr << "triage worker: --metrics-listen '" << args.metrics_listen << "': " << mon.error().message << "\n";
+    return 2;
+  }
+  auto& health = mon.value()->health();
+  health.declare({"model", "state"});
+  ops::worker_probe probe(mon.value()->registry());
+  if (!args.metrics_listen.empty()) {
+    spdlog::info("worker: metrics on http://{}/metrics, health on /healthz and /readyz", mon.value()->address());
+  }
   auto model = make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
   if (!model) {
     std::cerr << "triage worker: " << model.error().message << "\n";
     return 2;
   }
+  health.set("model", true);
+  const std::string name = model.value()->name();  // "cpu", "null", "vulkan:<device>"
+  const auto colon = name.find(':');
+  probe.set_model(model.value()->model_version(), model.value()->adapter_version(), name.substr(0, colon),
+                  colon == std::string::npos ? std::string() : name.substr(colon + 1));
+  const auto& st = cfg.value().state;
+  probe.drift_threshold("psi_category", st.psi_category_alert);
+  probe.drift_threshold("psi_confidence", st.psi_confidence_alert);
+  probe.drift_threshold("psi_length", st.psi_length_alert);
+  probe.escalation_rate_threshold(st.escalation_rate_alert);
   kafka_worker::options opts;
   opts.worker_id = args.worker_id.empty() ? host_name() : args.worker_id;
   opts.max_records = args.max_records;
   opts.idle_exit_ms = args.idle_exit_ms;
+  opts.probe = &probe;
+  opts.health = &health;
   auto w = kafka_worker::create(cfg.value(), *model.value(), opts);
   if (!w) {
     spdlog::error("worker: {}", w.error().message);

@@ -3,10 +3,21 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "base/result.h"
+#include "workers/backend.h"
+
 namespace triage::workers {
+
+// The classifier backend by name: "cpu" (the SLM: base model, default the
+// installed one, plus adapter) or "null" (categories from the taxonomy CSV).
+// Shared by `triage worker`, `triage demo` and `triage replay`.
+result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std::string& model,
+                                              const std::string& adapter,
+                                              const std::string& taxonomy, int threads);
 
 struct worker_args {
   std::string config = "topology/default.yaml";  // topology config file
@@ -19,6 +30,9 @@ struct worker_args {
   std::vector<std::string> settings;             // extra kafka settings, key=value
   uint64_t max_records = 0;                      // stop after this many (0: never)
   int idle_exit_ms = 0;                          // stop when idle this long (0: never)
+  // host:port of /metrics, /healthz and /readyz; empty: no endpoint. Loopback
+  // by default: the endpoint has no authentication (ops/README.md).
+  std::string metrics_listen = "127.0.0.1:9464";
 };
 
 int run_worker(const worker_args& args);

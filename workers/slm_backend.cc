@@ -1,11 +1,68 @@
 #include "workers/slm_backend.h"
 
+#include <spdlog/spdlog.h>
+
+#include "compute/classifier/head.h"
+
 namespace triage::workers {
 
 result<std::unique_ptr<slm_backend>> slm_backend::load(const classifier::engine_options& opts) {
   auto e = classifier::engine::load(opts);
   if (!e) return e.error();
   return std::unique_ptr<slm_backend>(new slm_backend(std::move(e.value())));
+}
+
+result<std::unique_ptr<slm_backend>> slm_backend::load_vulkan(
+    const classifier::engine_options& opts, const vulkan::vk_model_options& device_opts) {
+  // The CPU engine stays loaded: it checks the adapter against the model,
+  // and serves a batch if the device fails (its weights are a file mapping).
+  auto e = classifier::engine::load(opts);
+  if (!e) return e.error();
+  auto tok = tokenizer::tokenizer::from_gguf(e.value().base().gguf());
+  if (!tok) return tok.error();
+  auto gpu = vulkan::vk_model::load(opts.model, device_opts);
+  if (!gpu) return gpu.error();
+  std::unique_ptr<slm_backend> b(new slm_backend(std::move(e.value())));
+  b->gpu_ = std::make_unique<vulkan::vk_model>(std::move(gpu.value()));
+  b->tok_ = std::make_unique<tokenizer::tokenizer>(std::move(tok.value()));
+  spdlog::info("slm backend: features on Vulkan device '{}' ({} MB of weights)",
+               b->gpu_->device().name, b->gpu_->weight_bytes() >> 20);
+  return b;
+}
+
+result<std::vector<classifier::prediction>> slm_backend::classify_on_device(
+    std::span<const std::string> texts) {
+  const classifier::adapter& a = engine_.adapter_info();
+  const classifier::feature_spec spec{.prompt_template = a.prompt_template,
+                                      .max_tokens = a.max_tokens,
+                                      .layer = a.layer,
+                                      .pooling = a.pooling};
+  std::vector<std::vector<int32_t>> seqs;
+  std::vector<classifier::tokenized_ticket> tickets;
+  seqs.reserve(texts.size());
+  for (const auto& text : texts) {
+    tickets.push_back(classifier::tokenize_ticket(*tok_, spec, text));
+    seqs.push_back(tickets.back().ids);
+  }
+  const bool last = spec.pooling == "last";
+  auto r = gpu_->forward(seqs, {.layer = spec.layer,
+                                .pool = last ? model::pooling::last : model::pooling::mean});
+  if (!r) return r.error();
+  const auto& h = a.intent_head;
+  std::vector<float> z(h.n_classes());
+  std::vector<classifier::prediction> out;
+  out.reserve(texts.size());
+  for (size_t i = 0; i < texts.size(); ++i) {
+    const auto features = last ? r.value().last_of(static_cast<int64_t>(i))
+                               : r.value().mean_of(static_cast<int64_t>(i));
+    h.logits(features.data(), z.data());
+    classifier::softmax(z, a.temperature);
+    auto p = classifier::decide(a, z);
+    p.truncated = tickets[i].truncated;
+    p.prompt_tokens = static_cast<uint32_t>(tickets[i].ids.size());
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 std::string slm_backend::adapter_version() const {
@@ -27,7 +84,17 @@ std::vector<decision> slm_backend::classify(std::span<const v1::TicketEvent* con
                     : t->body().empty()  ? t->subject()
                                          : t->subject() + "\n" + t->body());
   }
-  const auto preds = engine_.classify(texts);
+  std::vector<classifier::prediction> preds;
+  if (gpu_) {
+    auto r = classify_on_device(texts);
+    if (r) {
+      preds = std::move(r.value());
+    } else {
+      spdlog::error("slm backend: Vulkan forward pass failed, this batch runs on the CPU: {}",
+                    r.error().message);
+    }
+  }
+  if (preds.empty()) preds = engine_.classify(texts);
   const auto& a = engine_.adapter_info();
   std::vector<decision> out;
   out.reserve(preds.size());

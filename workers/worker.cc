@@ -1,11 +1,20 @@
 #include "workers/worker.h"
 
 #include <chrono>
+#include <optional>
+#include <set>
 #include <thread>
 
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "ops/metrics/health.h"
+#include "ops/metrics/probe.h"
+#include "state/changelog.h"
+#include "state/drift.h"
+#include "state/report.h"
+#include "state/store.h"
+#include "state/updater.h"
 #include "workers/kafka_conf.h"
 
 namespace triage::workers {
@@ -13,6 +22,15 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
+
+ops::outcome probe_outcome(outcome o) {
+  switch (o) {
+    case outcome::routed: return ops::outcome::routed;
+    case outcome::escalated: return ops::outcome::escalated;
+    case outcome::dead_lettered: return ops::outcome::dead_lettered;
+  }
+  return ops::outcome::dead_lettered;
+}
 
 // Owns a vector of TopicPartition pointers, as the C++ API hands them out.
 struct partition_list {
@@ -65,6 +83,138 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   bool revoked = false;
   int delivery_errors = 0;
   std::string last_delivery_error;
+  // State (null when state.enabled is off).
+  std::unique_ptr<state::store> store;
+  std::unique_ptr<state::updater> updater;
+  // Set when the state of an assigned partition could not be restored: the
+  // worker stops rather than process it without its state.
+  std::optional<error> state_failure;
+  // Partitions and quarters updated since the last drift check.
+  std::set<std::pair<int32_t, std::string>> drift_touched;
+  uint64_t since_drift_check = 0;
+  clock::time_point last_lag_report{};
+
+  result<void> open_state() {
+    const auto& st = cfg.state;
+    const std::string dir = st.directory + "/" + opts.worker_id + "-" + std::to_string(opts.instance);
+    // No WAL: the changelog is the durable copy (state/store.h).
+    auto s = state::store::open(dir, {.no_wal = true});
+    if (!s) return make_error(errc::client_failed, "state store: " + s.error().message);
+    store = std::move(s.value());
+    updater = std::make_unique<state::updater>(
+        *store, state::updater_options{.keep_ticket_text = st.keep_ticket_text,
+                                       .example_max_confidence = st.example_max_confidence,
+                                       .baseline_tickets = st.baseline_tickets});
+    auto n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets);
+    if (!n) {
+      return make_error(errc::client_failed, "state: the changelog is partitioned like the input topic '" +
+                                                 cfg.topics.tickets + "', which must exist: " + n.error().message);
+    }
+    if (auto ok = state::ensure_changelog_topic(cfg.kafka.settings, st.changelog_topic, n.value(),
+                                                cfg.topics.replication_factor);
+        !ok) {
+      return make_error(errc::client_failed, "state: " + ok.error().message);
+    }
+    spdlog::info("worker {}-{}: state in {}, changelog {}", opts.worker_id, opts.instance, dir,
+                 st.changelog_topic);
+    return success();
+  }
+
+  // Before the assigned partitions are read: each one whose local state does
+  // not end exactly at the committed input offset is restored.
+  result<void> restore_state(RdKafka::KafkaConsumer* c, std::vector<RdKafka::TopicPartition*>& parts) {
+    std::vector<RdKafka::TopicPartition*> committed;
+    for (const auto* p : parts) committed.push_back(RdKafka::TopicPartition::create(p->topic(), p->partition()));
+    const auto rc = c->committed(committed, cfg.state.restore_timeout_ms);
+    std::map<int32_t, std::optional<int64_t>> want;
+    for (const auto* p : committed) {
+      want[p->partition()] = p->offset() >= 0 ? std::optional<int64_t>(p->offset()) : std::nullopt;
+    }
+    RdKafka::TopicPartition::destroy(committed);
+    if (rc != RdKafka::ERR_NO_ERROR) {
+      return make_error(errc::client_failed, "state: committed offsets of " + cfg.topics.tickets + ": " +
+                                                 RdKafka::err2str(rc));
+    }
+    std::vector<int32_t> stale;
+    for (const auto& [partition, offset] : want) {
+      auto local = store->applied_offset(partition);
+      if (!local) return make_error(errc::client_failed, "state: " + local.error().message);
+      if (local.value() != offset) stale.push_back(partition);
+    }
+    if (stale.empty()) return success();
+    auto r = state::restore(*store, cfg.kafka.settings, cfg.state.changelog_topic, stale,
+                            cfg.state.restore_timeout_ms);
+    if (!r) return make_error(errc::client_failed, "state: restore: " + r.error().message);
+    updater->forget();
+    stats.state_restores += stale.size();
+    stats.state_records_restored += static_cast<uint64_t>(r.value().records);
+    if (opts.probe) opts.probe->state_restored(stale.size(), static_cast<uint64_t>(r.value().records));
+    for (int32_t partition : stale) {
+      auto local = store->applied_offset(partition);
+      if (!local) return make_error(errc::client_failed, "state: " + local.error().message);
+      const auto& offset = want[partition];
+      if (local.value() == offset) continue;
+      if (!local.value()) {
+        // Offsets committed before state was kept: it starts here.
+        spdlog::warn("worker {}-{}: {}/{}: no state in the changelog; state starts at offset {}",
+                     opts.worker_id, opts.instance, cfg.topics.tickets, partition, offset ? *offset : -1);
+        continue;
+      }
+      return make_error(errc::client_failed,
+                        "state: " + cfg.topics.tickets + "/" + std::to_string(partition) +
+                            ": the changelog '" + cfg.state.changelog_topic + "' ends at input offset " +
+                            std::to_string(*local.value()) + " but the group committed " +
+                            (offset ? std::to_string(*offset) : std::string("nothing")));
+    }
+    spdlog::info("worker {}-{}: restored the state of {} partition(s) from {} ({} records)", opts.worker_id,
+                 opts.instance, stale.size(), cfg.state.changelog_topic, r.value().records);
+    return success();
+  }
+
+  // Every few thousand tickets: drift and escalation rate of the partitions
+  // and quarters touched, against the thresholds; each crossing logged once.
+  void check_drift() {
+    const auto& st = cfg.state;
+    for (const auto& [partition, quarter] : drift_touched) {
+      auto alert = [&](const std::string& what, double value, double limit) {
+        if (value <= limit) return;
+        const std::string key = what + " " + state::partition_prefix(partition).substr(0, 5) + " " + quarter;
+        if (stats.alerts[key]++ > 0) return;
+        ++stats.drift_alerts;
+        if (opts.probe) opts.probe->drift_alert(what);
+        spdlog::warn("worker {}-{}: drift alert: {}/{} quarter {}: {} {:.4f} above {:.4f}", opts.worker_id,
+                     opts.instance, cfg.topics.tickets, partition, quarter, what, value, limit);
+      };
+      auto d = state::drift_of(*store, quarter, partition);
+      if (d && opts.probe) {
+        opts.probe->drift("psi_category", partition, d.value().psi_category);
+        opts.probe->drift("psi_confidence", partition, d.value().psi_confidence);
+        opts.probe->drift("psi_length", partition, d.value().psi_length);
+      }
+      if (d && d.value().tickets >= st.drift_min_tickets) {
+        alert("psi_category", d.value().psi_category, st.psi_category_alert);
+        alert("psi_confidence", d.value().psi_confidence, st.psi_confidence_alert);
+        alert("psi_length", d.value().psi_length, st.psi_length_alert);
+      }
+      auto sum = state::summarize(*store, quarter, partition);
+      if (sum) {
+        int64_t tickets = 0, escalated = 0;
+        for (const auto& c : sum.value().categories) {
+          tickets += c.tickets();
+          escalated += c.escalated;
+        }
+        if (opts.probe && tickets > 0) {
+          opts.probe->escalation_rate(partition, static_cast<double>(escalated) / static_cast<double>(tickets));
+        }
+        if (tickets >= st.drift_min_tickets) {
+          alert("escalation_rate", static_cast<double>(escalated) / static_cast<double>(tickets),
+                st.escalation_rate_alert);
+        }
+      }
+    }
+    drift_touched.clear();
+    since_drift_check = 0;
+  }
 
   void rebalance_cb(RdKafka::KafkaConsumer* c, RdKafka::ErrorCode err,
                     std::vector<RdKafka::TopicPartition*>& parts) override {
@@ -75,9 +225,23 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       spdlog::info("worker {}-{}: assigned {}", opts.worker_id, opts.instance, names);
+      if (opts.health) opts.health->set("state", false);
+      if (store && !state_failure) {
+        if (auto ok = restore_state(c, parts); !ok) {
+          spdlog::error("worker {}-{}: {}", opts.worker_id, opts.instance, ok.error().message);
+          state_failure = ok.error();
+          return;  // not assigned: run() stops before reading anything
+        }
+      }
       c->assign(parts);
+      if (opts.health) opts.health->set("state", true);
+      if (opts.probe) opts.probe->rebalanced(parts.size());
     } else {
       spdlog::info("worker {}-{}: revoked {}", opts.worker_id, opts.instance, names);
+      if (opts.probe) {
+        for (const auto* p : parts) opts.probe->revoked(p->topic(), p->partition());
+        opts.probe->rebalanced(0);
+      }
       revoked = true;
       c->unassign();
     }
@@ -92,6 +256,10 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
 
   result<void> connect() {
     const auto& w = cfg.worker;
+    // The state first: a worker that cannot have its state does not join.
+    if (cfg.state.enabled) {
+      if (auto ok = open_state(); !ok) return ok;
+    }
     auto cconf = make_conf(cfg.kafka.settings,
                            {{"group.id", w.group_id},
                             {"enable.auto.commit", "false"},
@@ -153,7 +321,13 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     clock::time_point deadline{};
     revoked = false;
     while (static_cast<int>(batch.size()) < w.batch_max_tickets && tokens < w.batch_max_tokens) {
-      if (stop.load()) return !batch.empty();
+      if (opts.health) opts.health->heartbeat();
+      if (opts.probe && clock::now() - last_lag_report >= 1s) report_lag();
+      if (stop.load()) {
+        if (opts.health) opts.health->set_stopping();
+        return !batch.empty();
+      }
+      if (state_failure) return false;
       int timeout_ms = 100;
       if (!batch.empty()) {
         const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
@@ -181,6 +355,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           tokens += static_cast<int>(r.value.size() / 4 + 1);
           if (batch.empty()) deadline = clock::now() + std::chrono::milliseconds(w.batch_max_wait_ms);
           if (stats.first_record == clock::time_point{}) stats.first_record = clock::now();
+          if (opts.probe) opts.probe->consumed(r.partition);
           batch.push_back(std::move(r));
           last_record = clock::now();
           break;
@@ -199,6 +374,23 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     return true;
   }
 
+  // Consumer lag of every assigned partition, from librdkafka's cached high
+  // watermarks (no broker round trip).
+  void report_lag() {
+    last_lag_report = clock::now();
+    partition_list parts;
+    if (consumer->assignment(parts.items) != RdKafka::ERR_NO_ERROR) return;
+    consumer->position(parts.items);
+    for (const auto* p : parts.items) {
+      int64_t low = 0, high = 0;
+      if (p->offset() >= 0 &&
+          consumer->get_watermark_offsets(p->topic(), p->partition(), &low, &high) == RdKafka::ERR_NO_ERROR &&
+          high >= 0) {
+        opts.probe->lag(p->topic(), p->partition(), std::max<int64_t>(0, high - p->offset()));
+      }
+    }
+  }
+
   void rewind(const batch_offsets& offsets) {
     for (const auto& [tp, range] : offsets.ranges) {
       std::unique_ptr<RdKafka::TopicPartition> p(
@@ -207,6 +399,25 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       // owner starts from the committed offset anyway.
       consumer->seek(*p, 5000);
     }
+  }
+
+  result<void> produce_changelog(const state::update* up) {
+    if (!up) return success();
+    const std::string& topic = cfg.state.changelog_topic;
+    for (const auto& r : up->changelog) {
+      for (;;) {
+        auto rc = producer->produce(topic, r.partition, RdKafka::Producer::RK_MSG_COPY,
+                                    r.value ? const_cast<char*>(r.value->data()) : nullptr,
+                                    r.value ? r.value->size() : 0, r.key.data(), r.key.size(), 0, nullptr);
+        if (rc == RdKafka::ERR_NO_ERROR) break;
+        if (rc != RdKafka::ERR__QUEUE_FULL) {
+          return make_error(errc::client_failed, "produce to '" + topic + "' partition " +
+                                                     std::to_string(r.partition) + ": " + RdKafka::err2str(rc));
+        }
+        producer->poll(10);
+      }
+    }
+    return success();
   }
 
   result<void> produce_all(const std::vector<output_record>& outputs) {
@@ -229,7 +440,8 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   // Commits one processed batch. Returns false if it was not committed (and
   // the consumer was rewound to re-read it); an error if the worker must stop.
   result<bool> commit(const std::vector<input_record>& batch,
-                      const std::vector<output_record>& outputs, int timeout_ms) {
+                      const std::vector<output_record>& outputs, const state::update* up,
+                      int timeout_ms) {
     const batch_offsets offsets(batch);
     partition_list next;
     offsets.next_offsets(next);
@@ -246,6 +458,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
         std::unique_ptr<RdKafka::Error> a(producer->abort_transaction(timeout_ms));
         if (a) return make_error(errc::client_failed, "abort_transaction: " + a->str());
         ++stats.transactions_aborted;
+        if (opts.probe) opts.probe->transaction_aborted();
         rewind(offsets);
         return false;
       };
@@ -254,6 +467,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
                err.code() == RdKafka::ERR_PRODUCER_FENCED;
       };
       if (auto p = produce_all(outputs); !p) return failed("produce", false, p.error().message);
+      if (auto p = produce_changelog(up); !p) return failed("produce", false, p.error().message);
       std::unique_ptr<RdKafka::ConsumerGroupMetadata> meta(consumer->groupMetadata());
       e.reset(producer->send_offsets_to_transaction(next.items, meta.get(), timeout_ms));
       if (e) return failed("send_offsets_to_transaction", is_fatal(*e), e->str());
@@ -264,11 +478,18 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     // at_least_once: outputs first, acknowledged; then the offsets.
     delivery_errors = 0;
     if (auto p = produce_all(outputs); !p) return p.error();
+    if (auto p = produce_changelog(up); !p) return p.error();
     if (producer->flush(timeout_ms) != RdKafka::ERR_NO_ERROR || delivery_errors > 0) {
       spdlog::warn("worker {}-{}: {} outputs not acknowledged ({}); re-reading the batch",
                    opts.worker_id, opts.instance, delivery_errors, last_delivery_error);
       rewind(offsets);
       return false;
+    }
+    // The state before the offsets: a crash in between leaves the store
+    // ahead of the committed offset, and the restore on the next assignment
+    // brings back the changelog's copy, which holds this batch too.
+    if (up) {
+      if (auto ok = updater->apply(*up); !ok) return make_error(errc::client_failed, "state: " + ok.error().message);
     }
     auto rc = consumer->commitSync(next.items);
     if (rc != RdKafka::ERR_NO_ERROR) {
@@ -294,6 +515,27 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     stats.last_commit = clock::now();
   }
 
+  // A committed batch's tickets to the probe: outcome, category, confidence,
+  // the reason code (never the detail text, which may quote the ticket), and
+  // the end-to-end latency from each record's timestamp.
+  void report(const std::vector<input_record>& batch, const std::vector<output_record>& outputs) {
+    if (!opts.probe) return;
+    for (const auto& o : outputs) {
+      opts.probe->ticket_out(probe_outcome(o.kind), o.category, o.confidence);
+      if (o.kind == outcome::escalated) opts.probe->escalated(o.reason);
+      if (o.kind == outcome::dead_lettered) opts.probe->dead_lettered(o.reason);
+    }
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    std::vector<double> e2e;
+    e2e.reserve(batch.size());
+    for (const auto& r : batch) {
+      if (r.timestamp_ms > 0) e2e.push_back(static_cast<double>(std::max<int64_t>(0, now_ms - r.timestamp_ms)) / 1000.0);
+    }
+    opts.probe->committed(e2e);
+  }
+
   result<void> run(const std::atomic<bool>& stop) {
     auto last_record = clock::now();
     std::vector<input_record> batch;
@@ -302,6 +544,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       const bool more = collect(batch, stop, last_record);
       if (!batch.empty()) {
         std::vector<output_record> outputs;
+        const auto started = clock::now();
         try {
           outputs = proc.process(batch);
         } catch (const std::exception& e) {
@@ -311,15 +554,55 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           return make_error(errc::client_failed,
                             "backend " + model.name() + " failed: " + std::string(e.what()));
         }
+        if (opts.probe) {
+          uint64_t tokens = 0;
+          for (const auto& r : batch) tokens += r.value.size() / 4 + 1;  // the batching estimate
+          opts.probe->batch(batch.size(), tokens,
+                            std::chrono::duration<double>(clock::now() - started).count());
+        }
+        std::optional<state::update> up;
+        if (store) {
+          const batch_offsets offsets(batch);
+          std::map<int32_t, int64_t> next;
+          for (const auto& [tp, range] : offsets.ranges) next[tp.second] = range.second;
+          const auto facts = state_facts(batch, outputs, cfg.state.keep_ticket_text);
+          auto u = updater->prepare(facts, next);
+          if (!u) {
+            consumer->close();
+            return make_error(errc::client_failed, "state: " + u.error().message);
+          }
+          up = std::move(u.value());
+          for (const auto& f : facts) drift_touched.insert({f.partition, state::quarter_of(f.timestamp_ms)});
+        }
         const int timeout = stop.load() ? cfg.worker.shutdown_timeout_ms : 60000;
-        auto committed = commit(batch, outputs, timeout);
+        auto committed = commit(batch, outputs, up ? &*up : nullptr, timeout);
         if (!committed) return committed.error();
-        if (committed.value()) count(outputs);
+        if (committed.value()) {
+          if (up && transactional) {
+            // Committed: now the local copy (see worker.h).
+            if (auto ok = updater->apply(*up); !ok) {
+              consumer->close();
+              return make_error(errc::client_failed, "state: " + ok.error().message);
+            }
+          }
+          if (up) {
+            stats.changelog_records += up->changelog.size();
+            since_drift_check += outputs.size();
+            if (since_drift_check >= 2000) check_drift();
+          }
+          count(outputs);
+          report(batch, outputs);
+        }
+      }
+      if (state_failure) {
+        consumer->close();
+        return *state_failure;
       }
       if (!more || stop.load() || (opts.max_records > 0 && stats.consumed >= opts.max_records)) {
         break;
       }
     }
+    if (store && !drift_touched.empty()) check_drift();
     spdlog::info("worker {}-{}: stopping after {} records ({} routed, {} escalated, {} dead-lettered)",
                  opts.worker_id, opts.instance, stats.consumed, stats.routed, stats.escalated,
                  stats.dead_lettered);
@@ -328,6 +611,40 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     return success();
   }
 };
+
+std::vector<state::ticket_fact> state_facts(const std::vector<input_record>& batch,
+                                            const std::vector<output_record>& outputs, bool keep_text) {
+  std::vector<state::ticket_fact> facts(outputs.size());
+  v1::RoutedTicket routed;
+  v1::Escalation escalation;
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const auto& o = outputs[i];
+    auto& f = facts[i];
+    f.partition = o.partition;
+    f.offset = o.offset;
+    f.timestamp_ms = i < batch.size() ? batch[i].timestamp_ms : 0;
+    f.outcome = std::string(outcome_name(o.kind));
+    f.category = o.category;
+    f.confidence = o.confidence;
+    f.reason = o.reason;
+    const v1::TicketEvent* t = nullptr;
+    const v1::TriageResult* r = nullptr;
+    if (o.kind == outcome::routed && routed.ParseFromString(o.value)) {
+      t = &routed.ticket();
+      r = &routed.result();
+    } else if (o.kind == outcome::escalated && escalation.ParseFromString(o.value)) {
+      t = &escalation.ticket();
+      r = &escalation.draft();
+    }
+    if (t && r) {
+      f.ticket_id = t->id();
+      f.urgency = r->urgency();
+      f.tokens = r->prompt_tokens();
+      if (keep_text) f.text = t->subject().empty() ? t->body() : t->subject() + "\n" + t->body();
+    }
+  }
+  return facts;
+}
 
 kafka_worker::kafka_worker(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
 kafka_worker::~kafka_worker() = default;

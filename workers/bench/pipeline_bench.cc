@@ -7,10 +7,13 @@
 // and prints events/s for both and their ratio. A benchmark, not a test.
 //
 //   pipeline_bench --bootstrap 127.0.0.1:9092 [--records 20000] [--batch 64]
-//                  [--delivery exactly_once|at_least_once]
+//                  [--delivery exactly_once|at_least_once] [--state]
+// --state adds 3. the same worker with its state store and changelog
+// (state/), and prints the state's added cost per ticket.
 //   (ops/bench.sh pipeline starts a broker and runs it)
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <random>
@@ -20,7 +23,10 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "state/store.h"
+#include "state/updater.h"
 #include "workers/kafka_conf.h"
+#include "workers/processor.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
 
@@ -126,21 +132,96 @@ double through_worker(const topology::config& cfg, int n) {
   return n / std::chrono::duration<double>(s.last_commit - s.first_record).count();
 }
 
+// The state's CPU cost without Kafka: the processor alone against the
+// processor plus the state path (facts from the outputs, the update with its
+// changelog records, the RocksDB write), over the same records. Best of 3.
+void state_cpu(const topology::config& cfg, int n, int batch, const std::string& dir) {
+  std::vector<workers::input_record> records(static_cast<size_t>(n));
+  const int64_t now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch()).count();
+  for (int i = 0; i < n; ++i) {
+    v1::TicketEvent t;
+    t.set_id("T-" + std::to_string(i));
+    t.set_body("I was charged twice for the same card payment, number " + std::to_string(i));
+    auto& r = records[static_cast<size_t>(i)];
+    r.topic = cfg.topics.tickets;
+    r.partition = i % 4;
+    r.offset = i / 4;
+    r.key = t.id();
+    r.value = t.SerializeAsString();
+    r.timestamp_ms = now_ms + i;
+  }
+  workers::null_backend model({"cards", "payments", "account", "disputes"});
+  workers::processor proc(cfg, model);
+  auto s = state::store::open(dir, {.no_wal = true});  // as the worker opens it
+  if (!s) {
+    std::fprintf(stderr, "%s\n", s.error().message.c_str());
+    return;
+  }
+  state::updater up(*s.value(), {});
+  double best_plain = 1e30, best_state = 1e30;
+  size_t changelog = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (int with = 0; with < 2; ++with) {
+      const auto start = clock_type::now();
+      size_t logged = 0;
+      for (int i = 0; i < n; i += batch) {
+        const auto first = records.begin() + i;
+        const auto last = records.begin() + std::min(n, i + batch);
+        std::vector<workers::input_record> b(first, last);
+        auto out = proc.process(b);
+        if (!with) continue;
+        std::map<int32_t, int64_t> next;
+        for (const auto& r : b) next[r.partition] = std::max(next[r.partition], r.offset + 1);
+        auto u = up.prepare(workers::state_facts(b, out, false), next);
+        if (!u || !up.apply(u.value())) {
+          std::fprintf(stderr, "state update failed\n");
+          return;
+        }
+        logged += u.value().changelog.size();
+      }
+      const double us = 1e6 * std::chrono::duration<double>(clock_type::now() - start).count() / n;
+      if (with) {
+        best_state = std::min(best_state, us);
+        changelog = logged;
+      } else {
+        best_plain = std::min(best_plain, us);
+      }
+    }
+  }
+  std::printf("state CPU cost, no Kafka (%d tickets, batch %d, best of 3):\n", n, batch);
+  std::printf("  %-36s %10.2f us/ticket\n", "processor (null backend)", best_plain);
+  std::printf("  %-36s %10.2f us/ticket\n", "processor + state update", best_state);
+  std::printf("  %-36s %10.2f us/ticket (%.1f %%), %.2f changelog records/ticket\n", "state's added CPU",
+              best_state - best_plain, 100.0 * (best_state / best_plain - 1),
+              static_cast<double>(changelog) / n);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"pipeline_bench: worker overhead against a plain pass-through"};
   std::string bootstrap = "127.0.0.1:9092", delivery = "exactly_once";
+  bool with_state = false, state_cpu_only = false;
   int records = 20000, batch = 64, partitions = 4;
   app.add_option("--bootstrap", bootstrap)->capture_default_str();
   app.add_option("--records", records)->capture_default_str();
   app.add_option("--batch", batch, "records per batch/transaction")->capture_default_str();
   app.add_option("--partitions", partitions)->capture_default_str();
   app.add_option("--delivery", delivery, "exactly_once or at_least_once")->capture_default_str();
+  app.add_flag("--state", with_state, "also run the worker with its state store and changelog");
+  app.add_flag("--state-cpu-only", state_cpu_only, "only the state's CPU cost, without Kafka");
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
   topology::config cfg;
+  if (state_cpu_only) {
+    const std::string dir = "/tmp/" + unique("state-cpu");
+    state_cpu(cfg, records, batch, dir);
+    std::error_code ec;
+    std::filesystem::remove_all(dir, ec);
+    return 0;
+  }
   cfg.kafka.settings = {{"bootstrap.servers", bootstrap}};
   const bool txn = delivery == "exactly_once";
   cfg.worker.delivery = txn ? topology::delivery_mode::exactly_once : topology::delivery_mode::at_least_once;
@@ -167,5 +248,22 @@ int main(int argc, char** argv) {
   std::printf("  %-36s %10.0f events/s\n", "pass-through (consume, produce, commit)", base);
   std::printf("  %-36s %10.0f events/s\n", "triage worker, null backend", ours);
   std::printf("  %-36s %10.1f %%\n", "worker / pass-through", 100.0 * ours / base);
+  if (with_state) {
+    // The same records again, through a worker of another group with state.
+    topology::config scfg = cfg;
+    scfg.worker.group_id = prefix + "-state";
+    scfg.worker.transactional_id_prefix = prefix + "-state";
+    scfg.state.enabled = true;
+    scfg.state.directory = "/tmp/" + prefix + "-state";
+    scfg.state.changelog_topic = prefix + ".changelog";
+    const double stateful = through_worker(scfg, records);
+    std::printf("  %-36s %10.0f events/s\n", "triage worker + state, null backend", stateful);
+    std::printf("  %-36s %10.2f us/ticket (%.1f %% of the worker's time per ticket)\n",
+                "state's added cost", 1e6 / stateful - 1e6 / ours, 100.0 * (ours / stateful - 1));
+    std::error_code ec;
+    std::filesystem::remove_all(scfg.state.directory, ec);
+    state_cpu(cfg, records, batch, scfg.state.directory);
+    std::filesystem::remove_all(scfg.state.directory, ec);
+  }
   return 0;
 }

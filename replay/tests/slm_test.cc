@@ -1,0 +1,43 @@
+// `triage replay` with the real SLM (the installed SmolLM2 model and the
+// banking adapter) on 50 labelled banking tickets. Label `model`: Release
+// only, too slow for the Debug ASan pass.
+#include <fstream>
+#include <string>
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "base/csv.h"
+#include "replay/tests/cli_util.h"
+
+namespace {
+
+using namespace triage::replay::testing;
+
+TEST_F(replay_cli, slm_on_fifty_labelled_banking_tickets) {
+  // 50 rows spread over data/banking77/train.csv (every 200th).
+  auto table = triage::read_csv(TRIAGE_SOURCE_DIR "/data/banking77/train.csv");
+  ASSERT_TRUE(table) << table.error().message;
+  const auto sample = dir_ / "banking50.csv";
+  {
+    std::ofstream f(sample);
+    f << "text,intent\n";
+    for (size_t i = 0; i < 50; ++i) {
+      const auto& row = table.value().rows[i * 200];
+      f << '"';
+      for (char c : row[0]) (c == '"' ? f << "\"\"" : f << c);  // RFC 4180 quoting
+      f << "\"," << row[1] << "\n";
+    }
+  }
+  const auto report = dir_ / "slm.json";
+  const auto r = triage(q(sample) + " --backend cpu --no-progress --report " + q(report));
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  const auto ev = nlohmann::json::parse(read(report)).at("evaluation");
+  EXPECT_EQ(ev.at("labelled"), 50);
+  EXPECT_EQ(ev.at("urgency_labelled"), 50);
+  // The banking adapter reaches well above chance (1/8 categories) on its own domain.
+  EXPECT_GT(ev.at("category_accuracy").get<double>(), 0.6);
+  EXPECT_GT(ev.at("latency").at("ticket").at("p50_ms").get<double>(), 0.0);
+}
+
+}  // namespace
