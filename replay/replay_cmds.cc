@@ -120,9 +120,6 @@ int run_replay(const replay_args& args) {
   if (from_kafka == !args.inputs.empty()) {
     return fail("give input files or --topic (a Kafka range), not both or neither", 2);
   }
-  if (args.frontier_cost < 0 || args.slm_cost < 0 || args.weekly_volume < 0) {
-    return fail("--frontier-cost, --slm-cost and --weekly-volume must be >= 0", 2);
-  }
   auto pace = parse_pace(args.pace);
   if (!pace) return fail(pace.error().message, 2);
   auto cfg = load(args.config, args.settings);
@@ -181,7 +178,11 @@ int run_replay(const replay_args& args) {
                     .speed = pace.value(),
                     .progress = args.progress,
                     .label = "replay a"};
-  const cost_options costs{args.frontier_cost, args.slm_cost, args.weekly_volume};
+  // Flags override the config's cost section.
+  const auto& cc = cfg.value().cost;
+  const cost_options costs{args.frontier_cost >= 0 ? args.frontier_cost : cc.frontier_per_call,
+                           args.slm_cost >= 0 ? args.slm_cost : cc.slm_per_ticket,
+                           args.weekly_volume >= 0 ? args.weekly_volume : cc.weekly_tickets};
 
   report rep;
   rep.inputs = inputs;

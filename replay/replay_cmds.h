@@ -42,9 +42,10 @@ struct replay_args {
   std::string report;                 // JSON report file
   std::string html;                   // HTML report file
   // Cost model:
-  double frontier_cost = 0.01;
-  double slm_cost = 0.0002;
-  double weekly_volume = 10000;
+  // Cost model; negative: take it from the config's cost section.
+  double frontier_cost = -1;
+  double slm_cost = -1;
+  double weekly_volume = -1;
   bool progress = true;
   std::string command_line;
 };

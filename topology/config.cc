@@ -242,6 +242,14 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"restore_timeout_ms", int_field(st.restore_timeout_ms, 1000, 3600000)},
          });
        }},
+      {"cost",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "cost.").visit({
+             {"frontier_per_call", double_field(cfg.cost.frontier_per_call, 0.0, 1e9)},
+             {"slm_per_ticket", double_field(cfg.cost.slm_per_ticket, 0.0, 1e9)},
+             {"weekly_tickets", double_field(cfg.cost.weekly_tickets, 0.0, 1e12)},
+         });
+       }},
   });
   if (!ok) return ok.error();
   return cfg;

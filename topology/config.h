@@ -136,12 +136,27 @@ struct state_options {
   int restore_timeout_ms = 120000;
 };
 
+// The cascade's cost model, as a support team budgets it: what one frontier
+// call and one SLM classification cost, at what weekly volume. `triage replay`
+// reports weekly spend and savings from it (its flags override).
+struct cost_options {
+  // Cost of one frontier-model call (an escalated ticket), in any currency.
+  // Default: 0.01. Bounds: >= 0.
+  double frontier_per_call = 0.01;
+  // Cost of classifying one ticket with the SLM (hardware time), same unit.
+  // Default: 0.0002. Bounds: >= 0.
+  double slm_per_ticket = 0.0002;
+  // Tickets per week the estimate is made for. Default: 10000. Bounds: >= 0.
+  double weekly_tickets = 10000;
+};
+
 struct config {
   kafka_options kafka;
   topics_options topics;
   routing_options routing;
   worker_options worker;
   state_options state;
+  cost_options cost;
 };
 
 // `source` names the text in errors (a file name).

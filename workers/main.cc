@@ -210,10 +210,12 @@ int main(int argc, char** argv) {
   replay->add_flag("--allow-live-topics", ra.allow_live_topics, "allow writing to the live topics");
   replay->add_option("--report", ra.report, "JSON report file");
   replay->add_option("--html", ra.html, "self-contained HTML report file");
-  replay->add_option("--frontier-cost", ra.frontier_cost, "cost of one frontier call")->capture_default_str();
-  replay->add_option("--slm-cost", ra.slm_cost, "SLM cost per ticket")->capture_default_str();
-  replay->add_option("--weekly-volume", ra.weekly_volume, "tickets per week for the cost estimate")
-      ->capture_default_str();
+  replay->add_option("--frontier-cost", ra.frontier_cost, "cost of one frontier call (default: config cost.frontier_per_call)")
+      ->check(CLI::NonNegativeNumber);
+  replay->add_option("--slm-cost", ra.slm_cost, "SLM cost per ticket (default: config cost.slm_per_ticket)")
+      ->check(CLI::NonNegativeNumber);
+  replay->add_option("--weekly-volume", ra.weekly_volume, "tickets per week (default: config cost.weekly_tickets)")
+      ->check(CLI::NonNegativeNumber);
   replay->add_flag("!--no-progress", ra.progress, "no progress bar");
   replay->callback([&] {
     for (int i = 0; i < argc; ++i) ra.command_line.append(i ? " " : "").append(argv[i]);

@@ -34,6 +34,34 @@ TEST_F(replay_cli, null_backend_over_the_demo_tickets) {
   EXPECT_NE(r.out.find("records 56"), std::string::npos) << r.out;
 }
 
+// The cascade cost model comes from the config's cost section; flags override it.
+TEST_F(replay_cli, cost_model_from_config_and_flags) {
+  const auto cfg = dir_ / "cost.yaml";
+  {
+    std::ofstream y(cfg);
+    y << "cost:\n  frontier_per_call: 0.5\n  slm_per_ticket: 0.001\n  weekly_tickets: 1000\n";
+  }
+  const auto report = dir_ / "cost.json";
+  auto r = triage(std::string("data/demo/tickets.jsonl --backend null --no-progress --config ") + q(cfg) +
+                  " --report " + q(report));
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  auto cost = nlohmann::json::parse(read(report)).at("evaluation").at("cost");
+  EXPECT_DOUBLE_EQ(cost.at("frontier_cost_per_call").get<double>(), 0.5);
+  EXPECT_DOUBLE_EQ(cost.at("slm_cost_per_ticket").get<double>(), 0.001);
+  EXPECT_DOUBLE_EQ(cost.at("weekly_volume").get<double>(), 1000);
+  EXPECT_DOUBLE_EQ(cost.at("all_frontier_weekly").get<double>(), 500);
+
+  r = triage(std::string("data/demo/tickets.jsonl --backend null --no-progress --config ") + q(cfg) +
+             " --frontier-cost 0.02 --report " + q(report));
+  ASSERT_EQ(r.rc, 0) << r.out << r.err;
+  cost = nlohmann::json::parse(read(report)).at("evaluation").at("cost");
+  EXPECT_DOUBLE_EQ(cost.at("frontier_cost_per_call").get<double>(), 0.02);
+  EXPECT_DOUBLE_EQ(cost.at("weekly_volume").get<double>(), 1000);
+
+  r = triage(std::string("data/demo/tickets.jsonl --backend null --no-progress --slm-cost -1"));
+  EXPECT_NE(r.rc, 0);
+}
+
 TEST_F(replay_cli, policy_comparison_and_errors) {
   // Run b: a policy that routes nothing below confidence 1.0 ... the null backend
   // gives 1.0, so instead escalate everything of one category.

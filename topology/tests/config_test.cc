@@ -75,6 +75,25 @@ TEST(parse_config, out_of_bounds_and_wrong_types) {
   EXPECT_EQ(r.error().code, errc::bad_value);
 }
 
+TEST(parse_config, cost_section) {
+  auto r = parse_config("cost:\n  frontier_per_call: 0.03\n  slm_per_ticket: 0.001\n  weekly_tickets: 5000\n", "c.yaml");
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_DOUBLE_EQ(r.value().cost.frontier_per_call, 0.03);
+  EXPECT_DOUBLE_EQ(r.value().cost.slm_per_ticket, 0.001);
+  EXPECT_DOUBLE_EQ(r.value().cost.weekly_tickets, 5000);
+  // Omitted keys keep their defaults.
+  r = parse_config("cost:\n  weekly_tickets: 1\n", "c.yaml");
+  ASSERT_TRUE(r);
+  EXPECT_DOUBLE_EQ(r.value().cost.frontier_per_call, 0.01);
+
+  r = parse_config("cost:\n  slm_per_ticket: -1\n", "c.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("c.yaml:2: cost.slm_per_ticket"), std::string::npos) << r.error().message;
+  r = parse_config("cost:\n  per_call: 1\n", "c.yaml");
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message.find("cost.per_call"), std::string::npos) << r.error().message;
+}
+
 TEST(parse_config, routing_and_worker_sections) {
   auto r = parse_config(R"(
 routing:
