@@ -12,6 +12,8 @@
 #include <fstream>
 #include <functional>
 #include <map>
+#include <mutex>
+#include <stop_token>
 #include <thread>
 #include <tuple>
 
@@ -255,6 +257,23 @@ TEST_F(state_e2e, counters_equal_outputs_after_kills_restarts_and_a_lost_disk_an
     // After the lost disk, the worker must restore before it processes.
     const std::string needle = kill == 2 ? "restored the state of " : ": assigned ";
     ASSERT_TRUE(wait_for(fd, needle)) << "worker " << kill << " never logged '" << needle << "':\n" << log;
+    // From here on its stderr is drained, so the worker never blocks on a
+    // full pipe while the test waits for it to commit; the tail is kept for
+    // the failure message.
+    std::string tail;
+    std::mutex tail_mutex;
+    std::jthread drain([fd = fd, &tail, &tail_mutex](std::stop_token stop) {
+      char chunk[4096];
+      while (!stop.stop_requested()) {
+        pollfd p{fd, POLLIN, 0};
+        if (poll(&p, 1, 100) <= 0) continue;
+        const ssize_t got = read(fd, chunk, sizeof chunk);
+        if (got <= 0) return;
+        std::lock_guard lock(tail_mutex);
+        tail.append(chunk, static_cast<size_t>(got));
+        if (tail.size() > 16384) tail.erase(0, tail.size() - 16384);
+      }
+    });
     std::this_thread::sleep_for(std::chrono::milliseconds(900 + 600 * kill));
     // Each run must commit something before it dies (on a loaded machine the
     // sleep alone may not be enough): the run after the lost disk then has
@@ -265,12 +284,18 @@ TEST_F(state_e2e, counters_equal_outputs_after_kills_restarts_and_a_lost_disk_an
       std::this_thread::sleep_for(100ms);
       committed_now = committed_total();
     }
-    ASSERT_GT(committed_now, committed_before) << "worker " << kill << " committed nothing";
+    if (committed_now <= committed_before) {
+      std::lock_guard lock(tail_mutex);
+      FAIL() << "worker " << kill << " committed nothing in 60 s (group offsets at " << committed_before
+             << " of " << n << "); its log ends:\n" << tail;
+    }
     committed_before = committed_now;
     ASSERT_EQ(::kill(pid, SIGKILL), 0);
     int status = 0;
     waitpid(pid, &status, 0);
     reaper.release();
+    drain.request_stop();
+    drain.join();
     close(fd);
     EXPECT_TRUE(WIFSIGNALED(status)) << "the worker exited before it was killed";
   }

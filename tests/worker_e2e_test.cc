@@ -111,6 +111,30 @@ class worker_e2e : public ::testing::Test {
     EXPECT_EQ(dead, n_malformed);
   }
 
+  // The topology and taxonomy files a `triage worker` process reads: the
+  // fixture's topics, a short session timeout so the group notices a killed
+  // member quickly, small batches, and `worker_extra` (YAML lines under
+  // worker:).
+  std::pair<std::filesystem::path, std::filesystem::path> write_process_config(
+      const std::filesystem::path& dir, const std::string& worker_extra) const {
+    std::filesystem::create_directories(dir);
+    const auto config = dir / "topology.yaml";
+    const auto taxonomy = dir / "taxonomy.csv";
+    std::ofstream t(taxonomy);
+    t << "intent,category,urgency\n";
+    for (const auto& c : categories) t << "i_" << c << "," << c << ",2\n";
+    std::ofstream f(config);
+    f << "kafka:\n  settings:\n    bootstrap.servers: " << servers_
+      << "\n    session.timeout.ms: 6000\n    heartbeat.interval.ms: 1000\n"
+      << "topics:\n  tickets: " << cfg_.topics.tickets << "\n  escalations: " << cfg_.topics.escalations
+      << "\n  dead_letter: " << cfg_.topics.dead_letter << "\n  routed_prefix: "
+      << cfg_.topics.routed_prefix << "\n  corrections: " << cfg_.topics.corrections
+      << "\nworker:\n  group_id: " << cfg_.worker.group_id << "\n  transactional_id_prefix: "
+      << cfg_.worker.transactional_id_prefix << "\n  batch_max_tickets: 6\n  batch_max_wait_ms: 5\n"
+      << worker_extra;
+    return {config, taxonomy};
+  }
+
   std::string servers_;
   topology::config cfg_;
 };
@@ -156,25 +180,8 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
   const int n = 2400;
   const int bad = produce_tickets(0, n);
 
-  // The worker process reads the same topology from a file, with a short
-  // session timeout so the group notices a killed member quickly.
   const auto dir = std::filesystem::temp_directory_path() / cfg_.worker.group_id;
-  std::filesystem::create_directories(dir);
-  const auto config = dir / "topology.yaml";
-  const auto taxonomy = dir / "taxonomy.csv";
-  {
-    std::ofstream t(taxonomy);
-    t << "intent,category,urgency\n";
-    for (const auto& c : categories) t << "i_" << c << "," << c << ",2\n";
-    std::ofstream f(config);
-    f << "kafka:\n  settings:\n    bootstrap.servers: " << servers_
-      << "\n    session.timeout.ms: 6000\n    heartbeat.interval.ms: 1000\n"
-      << "topics:\n  tickets: " << cfg_.topics.tickets << "\n  escalations: " << cfg_.topics.escalations
-      << "\n  dead_letter: " << cfg_.topics.dead_letter << "\n  routed_prefix: "
-      << cfg_.topics.routed_prefix << "\n  corrections: " << cfg_.topics.corrections
-      << "\nworker:\n  group_id: " << cfg_.worker.group_id << "\n  transactional_id_prefix: "
-      << cfg_.worker.transactional_id_prefix << "\n  batch_max_tickets: 6\n  batch_max_wait_ms: 5\n";
-  }
+  const auto [config, taxonomy] = write_process_config(dir, "");
   // Starts `triage worker`; returns its pid and the read end of its stderr.
   auto spawn = [&](const std::vector<std::string>& extra) -> std::pair<pid_t, int> {
     std::vector<std::string> args{binary,      "worker",   "--config",   config.string(),
@@ -239,6 +246,50 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
   close(fd);
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
+  std::filesystem::remove_all(dir);
+  expect_exactly_once(n, bad);
+}
+
+// Mixed hardware: with worker.instances 0 the process measures its backend
+// and runs as many consumer instances as the capacity justifies (here the
+// null backend is far above 2 x instance_capacity, so max_instances: 2);
+// the instances share the partitions and the outputs stay exactly once.
+TEST_F(worker_e2e, capacity_sized_instances_share_the_partitions) {
+  const int n = 600;
+  const int bad = produce_tickets(0, n);
+  const auto dir = std::filesystem::temp_directory_path() / cfg_.worker.group_id;
+  const auto [config, taxonomy] =
+      write_process_config(dir, "  instances: 0\n  instance_capacity: 1\n  max_instances: 2\n");
+  const std::string binary = TRIAGE_BINARY;
+  std::vector<std::string> args{binary, "worker", "--config", config.string(), "--worker-id", "mixed",
+                                "--backend", "null", "--taxonomy", taxonomy.string(),
+                                "--metrics-listen", "127.0.0.1:0", "--idle-exit-ms", "8000"};
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(binary.c_str(), argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  std::string log;
+  char buf[4096];
+  for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<size_t>(got));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << log;
+  EXPECT_EQ(WEXITSTATUS(status), 0) << log;
+  EXPECT_NE(log.find("tickets/s"), std::string::npos) << log;
+  EXPECT_NE(log.find(": 2 instance(s)"), std::string::npos) << log;
+  // Both instances joined the group and got partitions of their own.
+  EXPECT_NE(log.find("worker mixed-0: assigned"), std::string::npos) << log;
+  EXPECT_NE(log.find("worker mixed-1: assigned"), std::string::npos) << log;
   std::filesystem::remove_all(dir);
   expect_exactly_once(n, bad);
 }

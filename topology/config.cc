@@ -223,6 +223,9 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"batch_max_wait_ms", int_field(w.batch_max_wait_ms, 0, 60000)},
              {"shutdown_timeout_ms", int_field(w.shutdown_timeout_ms, 100, 600000)},
              {"max_text_bytes", int_field(w.max_text_bytes, 1, 64 * 1024 * 1024)},
+             {"instances", int_field(w.instances, 0, 64)},
+             {"instance_capacity", double_field(w.instance_capacity, 1e-6, 1e9)},
+             {"max_instances", int_field(w.max_instances, 1, 64)},
          });
        }},
       {"state",

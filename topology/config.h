@@ -94,6 +94,19 @@ struct worker_options {
   // Largest subject + body accepted before a record is dead-lettered as
   // oversized. Default: 262144. Bounds: 1..67108864.
   int max_text_bytes = 256 * 1024;
+  // Consumer instances in one worker process. Partitions spread evenly over
+  // the group's instances, so a machine running more instances takes a larger
+  // share: 0 sizes it from the backend's measured throughput at start,
+  // round(tickets/s / instance_capacity) within 1..max_instances, so fast and
+  // slow machines in one group get partitions in proportion to capacity.
+  // Default: 1. Bounds: 0..64.
+  int instances = 1;
+  // Tickets/s that one instance stands for (instances: 0); set it to about
+  // the slowest machine's throughput. Default: 20. Bounds: > 0.
+  double instance_capacity = 20;
+  // Most instances `instances: 0` starts (keep at or below the partition
+  // count). Default: 8. Bounds: 1..64.
+  int max_instances = 8;
 };
 
 // The worker's state store (state/): counters, histograms, escalation-rate

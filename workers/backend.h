@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <string>
 #include <vector>
@@ -59,5 +60,33 @@ class null_backend final : public backend {
  private:
   std::vector<std::string> categories_;
 };
+
+// One backend shared by the consumer instances of a process: classify calls
+// take turns (a model runs one batch at a time anyway), the rest forwards.
+class shared_backend final : public backend {
+ public:
+  explicit shared_backend(backend& inner) : inner_(inner) {}
+  std::string name() const override { return inner_.name(); }
+  std::string model_version() const override { return inner_.model_version(); }
+  std::string adapter_version() const override { return inner_.adapter_version(); }
+  float threshold() const override { return inner_.threshold(); }
+  int estimate_tokens(const v1::TicketEvent& ticket) const override { return inner_.estimate_tokens(ticket); }
+  std::vector<decision> classify(std::span<const v1::TicketEvent* const> tickets) override {
+    std::lock_guard lock(mutex_);
+    return inner_.classify(tickets);
+  }
+
+ private:
+  backend& inner_;
+  std::mutex mutex_;
+};
+
+// The backend's throughput in tickets/s on a fixed sample of support-ticket
+// texts, in batches of `batch` (one warm-up batch first, not timed).
+double measure_capacity(backend& model, int batch);
+
+// Consumer instances a process of `tickets_per_s` capacity runs: one per
+// `instance_capacity` tickets/s, rounded, within 1..max_instances.
+int instances_for(double tickets_per_s, double instance_capacity, int max_instances);
 
 }  // namespace triage::workers

@@ -12,6 +12,7 @@
 #include <iostream>
 #include <algorithm>
 #include <map>
+#include <thread>
 
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
@@ -117,8 +118,7 @@ int run_worker(const worker_args& args) {
     return 2;
   }
   auto& health = mon.value()->health();
-  health.declare({"model", "state"});
-  ops::worker_probe probe(mon.value()->registry());
+  health.declare({"model"});
   if (!args.metrics_listen.empty()) {
     spdlog::info("worker: metrics on http://{}/metrics, health on /healthz and /readyz", mon.value()->address());
   }
@@ -130,32 +130,81 @@ int run_worker(const worker_args& args) {
   health.set("model", true);
   const std::string name = model.value()->name();  // "cpu", "null", "vulkan:<device>"
   const auto colon = name.find(':');
-  probe.set_model(model.value()->model_version(), model.value()->adapter_version(), name.substr(0, colon),
-                  colon == std::string::npos ? std::string() : name.substr(colon + 1));
+
+  // Mixed hardware: as many consumer instances as this machine's measured
+  // throughput justifies (worker.instances: 0), so the group's partitions
+  // spread over machines in proportion to their capacity.
+  const auto& wc = cfg.value().worker;
+  int instances = wc.instances;
+  if (instances == 0) {
+    const double capacity = measure_capacity(*model.value(), wc.batch_max_tickets);
+    instances = instances_for(capacity, wc.instance_capacity, wc.max_instances);
+    spdlog::info("worker: backend {}, measured {:.1f} tickets/s, {:.1f} per instance: {} instance(s)", name,
+                 capacity, wc.instance_capacity, instances);
+  } else {
+    spdlog::info("worker: backend {}, {} instance(s) (worker.instances)", name, instances);
+  }
+  shared_backend shared(*model.value());
+
+  struct instance {
+    std::unique_ptr<ops::worker_probe> probe;
+    std::unique_ptr<kafka_worker> worker;
+    result<void> done = success();
+  };
+  std::vector<instance> all(static_cast<size_t>(instances));
   const auto& st = cfg.value().state;
-  probe.drift_threshold("psi_category", st.psi_category_alert);
-  probe.drift_threshold("psi_confidence", st.psi_confidence_alert);
-  probe.drift_threshold("psi_length", st.psi_length_alert);
-  probe.escalation_rate_threshold(st.escalation_rate_alert);
-  kafka_worker::options opts;
-  opts.worker_id = args.worker_id.empty() ? host_name() : args.worker_id;
-  opts.max_records = args.max_records;
-  opts.idle_exit_ms = args.idle_exit_ms;
-  opts.probe = &probe;
-  opts.health = &health;
-  auto w = kafka_worker::create(cfg.value(), *model.value(), opts);
-  if (!w) {
-    spdlog::error("worker: {}", w.error().message);
-    return 1;
+  for (int i = 0; i < instances; ++i) {
+    auto& in = all[static_cast<size_t>(i)];
+    // One probe per instance thread (probes are not locked); they add up in
+    // the shared registry.
+    in.probe = std::make_unique<ops::worker_probe>(mon.value()->registry());
+    in.probe->set_model(model.value()->model_version(), model.value()->adapter_version(), name.substr(0, colon),
+                        colon == std::string::npos ? std::string() : name.substr(colon + 1));
+    in.probe->drift_threshold("psi_category", st.psi_category_alert);
+    in.probe->drift_threshold("psi_confidence", st.psi_confidence_alert);
+    in.probe->drift_threshold("psi_length", st.psi_length_alert);
+    in.probe->escalation_rate_threshold(st.escalation_rate_alert);
+    kafka_worker::options opts;
+    opts.worker_id = args.worker_id.empty() ? host_name() : args.worker_id;
+    opts.instance = i;
+    opts.max_records = args.max_records;
+    opts.idle_exit_ms = args.idle_exit_ms;
+    opts.probe = in.probe.get();
+    opts.health = &health;
+    opts.health_check = instances == 1 ? "state" : "state:" + std::to_string(i);
+    health.declare({opts.health_check});
+    auto w = kafka_worker::create(cfg.value(), instances == 1 ? *model.value() : shared, opts);
+    if (!w) {
+      spdlog::error("worker: {}", w.error().message);
+      return 1;
+    }
+    in.worker = std::move(w.value());
   }
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);
-  auto done = w.value()->run(stop_requested);
-  if (!done) {
-    spdlog::error("worker: {}", done.error().message);
-    return 1;
+  {
+    // An instance that ends (fenced, lost its state, idle) ends the process:
+    // the others stop too, and a supervisor restarts it whole.
+    const bool several = all.size() > 1;
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < all.size(); ++i) {
+      threads.emplace_back([&in = all[i], several] {
+        in.done = in.worker->run(stop_requested);
+        if (several) stop_requested = true;
+      });
+    }
+    all[0].done = all[0].worker->run(stop_requested);
+    if (several) stop_requested = true;
+    for (auto& t : threads) t.join();
   }
-  return 0;
+  int rc = 0;
+  for (size_t i = 0; i < all.size(); ++i) {
+    if (!all[i].done) {
+      spdlog::error("worker instance {}: {}", i, all[i].done.error().message);
+      rc = 1;
+    }
+  }
+  return rc;
 }
 
 int run_topics_create(const topics_args& args) {

@@ -225,7 +225,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     }
     if (err == RdKafka::ERR__ASSIGN_PARTITIONS) {
       spdlog::info("worker {}-{}: assigned {}", opts.worker_id, opts.instance, names);
-      if (opts.health) opts.health->set("state", false);
+      if (opts.health) opts.health->set(opts.health_check, false);
       if (store && !state_failure) {
         if (auto ok = restore_state(c, parts); !ok) {
           spdlog::error("worker {}-{}: {}", opts.worker_id, opts.instance, ok.error().message);
@@ -234,7 +234,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
         }
       }
       c->assign(parts);
-      if (opts.health) opts.health->set("state", true);
+      if (opts.health) opts.health->set(opts.health_check, true);
       if (opts.probe) opts.probe->rebalanced(parts.size());
     } else {
       spdlog::info("worker {}-{}: revoked {}", opts.worker_id, opts.instance, names);

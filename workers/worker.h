@@ -98,6 +98,9 @@ class kafka_worker {
     // outlive the worker. Null: not reported. Default: null.
     ops::worker_probe* probe = nullptr;
     ops::health* health = nullptr;
+    // The readiness check this instance reports its partitions' state on.
+    // Default: "state".
+    std::string health_check = "state";
   };
 
   static result<std::unique_ptr<kafka_worker>> create(const topology::config& cfg, backend& model,
