@@ -15,6 +15,12 @@
       (their `for:` is minutes long) while the dead-letter alert stays
       inactive, and checks that every metric the dashboard and rules use was
       scraped. Stdlib only; ~10 s.
+
+  check_monitoring.py worker-e2e --prometheus prometheus --triage build/triage --kafka-dir DIR
+      The same server scrapes a running `triage worker` (null backend) on the
+      kafka_broker fixture's broker: /readyz turns 200 once partitions are
+      assigned, the model info and rebalance count are scraped, and every
+      rule evaluates healthy against the worker's own series.
 """
 import argparse
 import json
@@ -258,6 +264,116 @@ scrape_configs:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def check_worker_e2e(args):
+    """A real Prometheus scrapes a running `triage worker` (null backend) on
+    the broker of the kafka_broker fixture: the worker must become ready
+    once it has its partitions, expose its model info and rebalance count,
+    and every rule must evaluate without error against its series."""
+    tmp = tempfile.mkdtemp(prefix="triage-prom-worker-")
+    procs = []
+    try:
+        with open(os.path.join(args.kafka_dir, "bootstrap")) as f:
+            bootstrap = f.read().strip()
+        name = "promw%d" % os.getpid()
+        config = os.path.join(tmp, "topology.yaml")
+        with open(config, "w") as f:
+            f.write(f"""kafka:
+  settings:
+    bootstrap.servers: {bootstrap}
+    session.timeout.ms: 6000
+topics:
+  tickets: {name}.tickets
+  escalations: {name}.escalations
+  dead_letter: {name}.dlq
+  routed_prefix: {name}.routed.
+  corrections: {name}.corrections
+  partitions: 2
+worker:
+  group_id: {name}
+  transactional_id_prefix: {name}
+""")
+        taxonomy = os.path.join(ROOT, "data", "banking77", "taxonomy.csv")
+        subprocess.run([args.triage, "topics", "create", "--config", config, "--taxonomy", taxonomy],
+                       check=True, stdout=subprocess.DEVNULL, timeout=60)
+        worker_port = free_port()
+        worker_log = open(os.path.join(tmp, "worker.log"), "w")
+        worker = subprocess.Popen([args.triage, "worker", "--config", config, "--backend", "null",
+                                   "--taxonomy", taxonomy, "--worker-id", name,
+                                   "--metrics-listen", "127.0.0.1:%d" % worker_port],
+                                  stdout=worker_log, stderr=subprocess.STDOUT, cwd=tmp)
+        procs.append(worker)
+        deadline = time.monotonic() + 60
+        worker_base = f"http://127.0.0.1:{worker_port}"
+
+        def ready():
+            if worker.poll() is not None:
+                worker_log.flush()
+                fail(f"the worker exited with {worker.returncode}:\n" + open(worker_log.name).read()[-3000:])
+            with urllib.request.urlopen(worker_base + "/readyz", timeout=2) as r:
+                return r.status == 200
+        wait_for("the worker's /readyz to answer 200 (partitions assigned)", ready, deadline)
+
+        port = free_port()
+        with open(os.path.join(tmp, "prometheus.yml"), "w") as f:
+            f.write(f"""global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+rule_files:
+  - {os.path.join(HERE, "alerts.yml")}
+scrape_configs:
+  - job_name: triage
+    static_configs:
+      - targets: ['127.0.0.1:{worker_port}']
+""")
+        log = open(os.path.join(tmp, "prometheus.log"), "w")
+        prom = subprocess.Popen([args.prometheus, "--config.file=" + os.path.join(tmp, "prometheus.yml"),
+                                 "--storage.tsdb.path=" + os.path.join(tmp, "data"),
+                                 "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT)
+        procs.append(prom)
+        base = f"http://127.0.0.1:{port}"
+
+        def query(q):
+            return api(base, "/api/v1/query", query=q)["result"]
+        info = wait_for("the worker's model info in Prometheus",
+                        lambda: query('triage_model_info{job="triage",backend="null"}'), deadline)
+        if float(info[0]["value"][1]) != 1:
+            fail(f"triage_model_info: {info}")
+        ready_series = wait_for("triage_ready", lambda: query('triage_ready{job="triage"}'), deadline)
+        if float(ready_series[0]["value"][1]) != 1:
+            fail(f"triage_ready: {ready_series}")
+        rebalances = wait_for("triage_rebalances_total", lambda: query('triage_rebalances_total{job="triage"}'), deadline)
+        if sum(float(r["value"][1]) for r in rebalances) < 1:
+            fail(f"triage_rebalances_total: {rebalances}")
+
+        def evaluated():
+            groups = api(base, "/api/v1/rules")["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            return rules if rules and all(r.get("lastEvaluation", "").startswith("20") and
+                                          not r["lastEvaluation"].startswith("0001") for r in rules) else None
+        rules = wait_for("every rule to have been evaluated", evaluated, deadline)
+        bad = [(r["name"], r.get("lastError")) for r in rules if r.get("health") != "ok"]
+        if bad:
+            fail(f"rules not healthy against the worker's series: {bad}")
+        firing = [a["labels"]["alertname"] for a in api(base, "/api/v1/alerts")["alerts"]]
+        if "TriageWorkerNotReady" in firing:
+            fail("TriageWorkerNotReady is active for a ready worker")
+        print(f"prometheus worker e2e: worker on :{worker_port} ready, model info scraped, "
+              f"{len(rules)} rules evaluated healthy")
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+                try:
+                    p.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+        if os.environ.get("TRIAGE_KEEP_TMP"):
+            print("kept " + tmp)
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -266,8 +382,12 @@ def main():
     e = sub.add_parser("e2e")
     e.add_argument("--prometheus", default="prometheus")
     e.add_argument("--driver", required=True)
+    w = sub.add_parser("worker-e2e")
+    w.add_argument("--prometheus", default="prometheus")
+    w.add_argument("--triage", required=True)
+    w.add_argument("--kafka-dir", required=True, help="the kafka_broker fixture's directory")
     args = ap.parse_args()
-    {"dashboard": check_dashboard, "e2e": check_e2e}[args.cmd](args)
+    {"dashboard": check_dashboard, "e2e": check_e2e, "worker-e2e": check_worker_e2e}[args.cmd](args)
 
 
 if __name__ == "__main__":
