@@ -9,7 +9,10 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
+
+#include <unistd.h>
 
 #include <gtest/gtest.h>
 #include <librdkafka/rdkafkacpp.h>
@@ -26,6 +29,25 @@ inline std::string bootstrap() {
   std::string address;
   in >> address;
   return address;
+}
+
+// Starts `args` (args[0] is the binary) with its stderr on a pipe; returns
+// the pid and the pipe's read end ({-1, -1} if the pipe cannot be made).
+inline std::pair<pid_t, int> spawn_with_stderr(std::vector<std::string> args) {
+  int fds[2];
+  if (pipe(fds) != 0) return {-1, -1};
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(fds[1], STDERR_FILENO);
+    close(fds[0]);
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(argv[0], argv.data());
+    _exit(127);
+  }
+  close(fds[1]);
+  return {pid, fds[0]};
 }
 
 inline std::string unique_name(const std::string& prefix) {

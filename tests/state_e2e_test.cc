@@ -194,20 +194,7 @@ TEST_F(state_e2e, counters_equal_outputs_after_kills_restarts_and_a_lost_disk_an
                                   "--backend", "null", "--taxonomy", taxonomy.string(),
                                   "--metrics-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    int fds[2];
-    if (pipe(fds) != 0) return {-1, -1};
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    return {pid, fds[0]};
+    return testing::spawn_with_stderr(args);
   };
   // Waits until the worker has its partitions (and restored their state).
   std::string log;

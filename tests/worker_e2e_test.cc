@@ -188,20 +188,7 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
                                   "--worker-id", "w1",       "--backend",  "null",
                                   "--taxonomy",  taxonomy.string(), "--metrics-listen", "127.0.0.1:0"};
     args.insert(args.end(), extra.begin(), extra.end());
-    int fds[2];
-    if (pipe(fds) != 0) return {-1, -1};
-    pid_t pid = fork();
-    if (pid == 0) {
-      dup2(fds[1], STDERR_FILENO);
-      close(fds[0]);
-      std::vector<char*> argv;
-      for (auto& a : args) argv.push_back(a.data());
-      argv.push_back(nullptr);
-      execv(binary.c_str(), argv.data());
-      _exit(127);
-    }
-    close(fds[1]);
-    return {pid, fds[0]};
+    return testing::spawn_with_stderr(args);
   };
   // Waits until the worker logs that it got partitions (so a kill lands
   // while it is processing), up to 60 s.
@@ -264,23 +251,12 @@ TEST_F(worker_e2e, capacity_sized_instances_share_the_partitions) {
   std::vector<std::string> args{binary, "worker", "--config", config.string(), "--worker-id", "mixed",
                                 "--backend", "null", "--taxonomy", taxonomy.string(),
                                 "--metrics-listen", "127.0.0.1:0", "--idle-exit-ms", "8000"};
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  const pid_t pid = fork();
-  if (pid == 0) {
-    dup2(fds[1], STDERR_FILENO);
-    close(fds[0]);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    execv(binary.c_str(), argv.data());
-    _exit(127);
-  }
-  close(fds[1]);
+  const auto [pid, fd] = testing::spawn_with_stderr(args);
+  ASSERT_GT(pid, 0);
   std::string log;
   char buf[4096];
-  for (ssize_t got; (got = read(fds[0], buf, sizeof buf)) > 0;) log.append(buf, static_cast<size_t>(got));
-  close(fds[0]);
+  for (ssize_t got; (got = read(fd, buf, sizeof buf)) > 0;) log.append(buf, static_cast<size_t>(got));
+  close(fd);
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status)) << log;

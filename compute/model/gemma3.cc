@@ -11,27 +11,11 @@
 #include "compute/cpu/half.h"
 #include "compute/cpu/matmul.h"
 #include "compute/cpu/ops.h"
+#include "compute/model/block_ops.h"
 
 namespace triage::model {
 
 namespace {
-
-// Quantizes the input once when any of the matrices reading it needs it.
-cpu::matmul_input prepare_input(const float* x, int64_t n, int64_t k, run_state& st,
-                                cpu::thread_pool& pool,
-                                std::initializer_list<const cpu::matrix_view*> ws) {
-  bool q8 = false;
-  for (const auto* w : ws) q8 = q8 || cpu::uses_q8(w->type);
-  if (q8) cpu::quantize_activations(x, n, k, st.xq, &pool);
-  return cpu::matmul_input{x, q8 ? &st.xq : nullptr, n, 0};
-}
-
-void rmsnorm_rows(const float* x, std::span<const float> weight, float* y, int64_t n, int dim,
-                  float eps, cpu::thread_pool& pool) {
-  pool.parallel_for(n, 16, [&](int64_t r0, int64_t r1) {
-    for (int64_t i = r0; i < r1; ++i) cpu::rmsnorm(x + i * dim, weight.data(), y + i * dim, dim, eps);
-  });
-}
 
 // x += norm(y) row by row (the post-norms before the residual adds).
 void add_normed_rows(float* x, float* y, std::span<const float> weight, int64_t n, int dim,

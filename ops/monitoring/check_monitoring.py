@@ -165,6 +165,23 @@ def wait_for(what, fn, deadline):
     fail(f"timed out waiting for {what} (last: {last})")
 
 
+def stop_all(procs, tmp):
+    """SIGTERM the processes (newest first), kill those still up after 15 s,
+    and remove the scratch directory unless TRIAGE_KEEP_TMP is set."""
+    for p in reversed(procs):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    if os.environ.get("TRIAGE_KEEP_TMP"):
+        print("kept " + tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def check_e2e(args):
     tmp = tempfile.mkdtemp(prefix="triage-prom-")
     procs = []
@@ -250,18 +267,7 @@ scrape_configs:
               + ", ".join(f"{k}={v['state']}" for k, v in sorted(got.items()))
               + f"; {len(used)} metric names used, all scraped")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if os.environ.get("TRIAGE_KEEP_TMP"):
-            print("kept " + tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, tmp)
 
 
 def check_worker_e2e(args):
@@ -360,18 +366,7 @@ scrape_configs:
         print(f"prometheus worker e2e: worker on :{worker_port} ready, model info scraped, "
               f"{len(rules)} rules evaluated healthy")
     finally:
-        for p in reversed(procs):
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-                try:
-                    p.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-                    p.wait()
-        if os.environ.get("TRIAGE_KEEP_TMP"):
-            print("kept " + tmp)
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
+        stop_all(procs, tmp)
 
 
 def main():
