@@ -3,11 +3,16 @@
 
   k8s/validate.py [--kustomize PATH]
 
-Rendering is real kustomize: a `kustomize` binary (ops/setup.sh builds
-v5.5.0 from the Go module proxy into ~/.cache/triage/go/bin when neither it
-nor kubectl is on PATH), or `kubectl kustomize`. The checks below are this
-project's, in Python with PyYAML; they are not a Kubernetes API server or
-schema validation (kubeconform's schemas cannot be fetched here):
+Rendering is real kustomize: a `kustomize` binary (ops/setup.sh puts the
+release binary in ~/.cache/triage/kustomize when neither it nor kubectl is on
+PATH), or `kubectl kustomize`.
+
+Every rendered object of a Kubernetes API kind is validated, strictly (unknown
+fields are errors), against the OpenAPI-derived JSON schemas of Kubernetes
+1.28 and 1.37 that the PyPI package kubernetes-validate carries offline
+(ops/setup.sh installs it into ~/.cache/triage/k8s-venv). KEDA's
+ScaledObject has no schema there; the project's checks below cover it.
+The checks below are this project's, in Python with PyYAML:
 
 - the ConfigMap carries topology/default.yaml unchanged (k8s/base/topology.yaml is a copy);
 - names carry the overlay's suffix; every ConfigMap, Service and ServiceAccount
@@ -25,6 +30,7 @@ schema validation (kubeconform's schemas cannot be fetched here):
 """
 import argparse
 import copy
+import glob
 import os
 import re
 import shutil
@@ -35,6 +41,7 @@ import yaml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+CACHE = os.environ.get("TRIAGE_CACHE", os.path.expanduser("~/.cache/triage"))
 
 DEVICE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "intel": "gpu.intel.com/i915", "cpu": None}
 
@@ -42,15 +49,52 @@ DEVICE = {"nvidia": "nvidia.com/gpu", "amd": "amd.com/gpu", "intel": "gpu.intel.
 def find_renderer(explicit):
     if explicit:
         return [explicit, "build"] if os.path.basename(explicit).startswith("kustomize") else [explicit, "kustomize"]
-    cache = os.environ.get("TRIAGE_CACHE", os.path.expanduser("~/.cache/triage"))
-    for k in (shutil.which("kustomize"), os.path.join(cache, "go", "bin", "kustomize")):
+    for k in (shutil.which("kustomize"), os.path.join(CACHE, "kustomize", "kustomize")):
         if k and os.access(k, os.X_OK):
             return [k, "build"]
     k = shutil.which("kubectl")
     if k:
         return [k, "kustomize"]
     sys.exit("k8s/validate.py: neither kustomize nor kubectl found: run ops/setup.sh "
-             "(it builds kustomize from the Go module proxy)")
+             "(it fetches the kustomize binary into ~/.cache/triage/kustomize)")
+
+
+SCHEMA_VERSIONS = ("1.28.0", "1.37.0")
+NO_SCHEMA_KINDS = {("keda.sh/v1alpha1", "ScaledObject")}
+
+
+def load_schema_validator():
+    """kubernetes_validate from the project's venv (or this interpreter)."""
+    try:
+        import kubernetes_validate  # noqa: F401
+    except ImportError:
+        for site in glob.glob(os.path.join(CACHE, "k8s-venv", "lib", "python3*", "site-packages")):
+            sys.path.insert(0, site)
+        try:
+            import kubernetes_validate  # noqa: F401
+        except ImportError:
+            sys.exit("k8s/validate.py: the Kubernetes API schemas (PyPI kubernetes-validate) are not "
+                     "installed: run ops/setup.sh (it installs them into ~/.cache/triage/k8s-venv)")
+    import kubernetes_validate
+    return kubernetes_validate
+
+
+def check_schemas(kv, docs, cls):
+    """Strict schema validation of every object against each Kubernetes version."""
+    errs = []
+    for d in docs:
+        if (d.get("apiVersion"), d.get("kind")) in NO_SCHEMA_KINDS:
+            continue
+        where = f"{cls}: {d.get('kind')}/{d.get('metadata', {}).get('name')}"
+        for version in SCHEMA_VERSIONS:
+            try:
+                kv.validate(d, version, strict=True)
+            except kv.ValidationError as e:
+                path = ".".join(str(p) for p in e.path)
+                errs.append(f"{where}: Kubernetes {version} schema: {path}: {e.message}")
+            except kv.SchemaNotFoundError:
+                errs.append(f"{where}: no Kubernetes {version} schema for {d.get('apiVersion')} {d.get('kind')}")
+    return errs
 
 
 def render(renderer, overlay):
@@ -258,12 +302,35 @@ def mutations():
     ]
 
 
+def schema_mutations():
+    """Breaks only the API schemas would catch, for --self-test."""
+    def cont(docs):
+        sts = next(d for d in docs if d["kind"] == "StatefulSet")
+        return sts["spec"]["template"]["spec"]["containers"][0]
+
+    def misspelled_probe(docs):
+        cont(docs)["readinessProbes"] = cont(docs).pop("readinessProbe")
+        return docs
+
+    def port_as_text(docs):
+        cont(docs)["ports"][0]["containerPort"] = "metrics"
+        return docs
+
+    def pdb_without_spec_type(docs):
+        pdb = next(d for d in docs if d["kind"] == "PodDisruptionBudget")
+        pdb["spec"]["maxUnavailable"] = {"pods": 1}
+        return docs
+    return [("misspelled field", misspelled_probe), ("port as text", port_as_text),
+            ("PDB budget as an object", pdb_without_spec_type)]
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--kustomize", help="kustomize or kubectl binary (default: found on PATH or in the cache)")
     ap.add_argument("--self-test", action="store_true", help="also break manifests and expect the checks to fail")
     args = ap.parse_args()
     renderer = find_renderer(args.kustomize)
+    kv = load_schema_validator()
     with open(os.path.join(ROOT, "topology", "default.yaml")) as f:
         topology_text = f.read()
     with open(os.path.join(HERE, "base", "topology.yaml")) as f:
@@ -276,13 +343,17 @@ def main():
     failures = 0
     for cls in overlays:
         docs = render(renderer, os.path.join(HERE, "overlays", cls))
-        errs = check(docs, cls, topology_text)
+        errs = check(docs, cls, topology_text) + check_schemas(kv, docs, cls)
         for e in errs:
             print("FAIL " + e)
         failures += len(errs)
         if not errs:
             print(f"ok   {cls}: {len(docs)} objects ({', '.join(sorted(d['kind'] for d in docs))})")
         if args.self_test and not errs:
+            for what, breaks in schema_mutations():
+                if not check_schemas(kv, breaks(copy.deepcopy(docs)), cls):
+                    print(f"FAIL self-test {cls}: '{what}' passed the API schemas")
+                    failures += 1
             for what, breaks in mutations():
                 if not check(breaks(copy.deepcopy(docs)), cls, topology_text):
                     print(f"FAIL self-test {cls}: '{what}' went unnoticed")

