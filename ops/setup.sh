@@ -31,7 +31,8 @@ die() { echo "setup: error: $*" >&2; exit 1; }
 
 # --- 1. Debian packages -------------------------------------------------------
 packages=(
-  build-essential cmake ninja-build pkg-config git python3 python3-pip python3-venv unzip
+  build-essential cmake ninja-build ccache pkg-config git python3 python3-pip python3-venv unzip
+  clang-14 libclang-rt-14-dev  # libFuzzer + sanitizer runtimes (ops/fuzz.sh)
   librdkafka-dev librocksdb-dev
   libvulkan-dev mesa-vulkan-drivers glslc vulkan-tools vulkan-validationlayers
   libboost-dev libboost-program-options-dev

@@ -93,6 +93,19 @@ result<v1::TicketEvent> decode_protobuf(std::string_view bytes) {
                                                 ") has the wrong wire type");
     }
   }
+  // google.protobuf.Timestamp's own range (0001-01-01 to 9999-12-31, nanos
+  // under a second): JSON cannot print another, and consumers compute with
+  // it (milliseconds since the epoch must not overflow).
+  if (ticket.has_created_at()) {
+    const auto& ts = ticket.created_at();
+    if (ts.seconds() < -62135596800 || ts.seconds() > 253402300799 || ts.nanos() < 0 ||
+        ts.nanos() > 999999999) {
+      return make_error(errc::bad_protobuf,
+                        "field 'created_at': not a valid timestamp (seconds " +
+                            std::to_string(ts.seconds()) + ", nanos " + std::to_string(ts.nanos()) +
+                            "; years 1 to 9999)");
+    }
+  }
   return ticket;
 }
 
@@ -145,6 +158,12 @@ result<v1::TicketEvent> decode_ticket(std::string_view bytes, const decode_optio
   bool json = options.format == wire_format::json ||
               (options.format == wire_format::auto_detect && (bytes[first] == '{' || bytes[first] == '['));
   auto decoded = json ? decode_json(bytes) : decode_protobuf(bytes);
+  // The blanks skipped above are protobuf tags too ('\n' is field 1, id): a
+  // ticket whose id is 123 bytes long starts "\n{". A record guessed to be
+  // JSON after leading blanks that is not JSON is read as protobuf.
+  if (!decoded && json && options.format == wire_format::auto_detect && first > 0) {
+    if (auto proto = decode_protobuf(bytes)) decoded = std::move(proto);
+  }
   if (!decoded) return decoded;
   v1::TicketEvent& ticket = decoded.value();
 

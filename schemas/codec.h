@@ -8,7 +8,9 @@
 // A record is protobuf (TicketEvent) or JSON (its proto3 JSON mapping); by
 // default the first non-blank byte decides: '{' or '[' means JSON. No valid
 // protobuf TicketEvent starts with either (they would be fields 15 and 11 with
-// wire type 3, a group), so the guess never misreads a well-formed record. Every failure is a typed error
+// wire type 3, a group); but blanks are skipped first, and '\n' is also the
+// tag of field 1, so a record that looks like JSON only after blanks and is
+// not JSON is read as protobuf. Every failure is a typed error
 // whose message says what is wrong and where (field, byte offset).
 #pragma once
 

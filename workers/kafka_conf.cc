@@ -23,7 +23,10 @@ const std::error_category& workers_category() {
 }
 
 bool is_secret_key(const std::string& key) {
-  for (const char* word : {"password", "secret", "key.pem", "token", "sasl.jaas"}) {
+  // sasl.oauthbearer.config may hold a client secret; ssl.key.pem and
+  // ssl.keystore.password a private key and its passphrase.
+  for (const char* word : {"password", "secret", "key.pem", "token", "sasl.jaas", "oauthbearer.config",
+                           "credential"}) {
     if (key.find(word) != std::string::npos) return true;
   }
   return false;
@@ -40,8 +43,13 @@ result<std::unique_ptr<RdKafka::Conf>> make_conf(const settings_map& settings,
         // secret: a misspelt "sasl.pasword" still carries a password.
         std::string current;
         const bool known = conf->get(key, current) == RdKafka::Conf::CONF_OK;
-        const std::string shown =
-            known && !is_secret_key(key) ? "'" + value + "'" : "(value not shown)";
+        const bool hidden = !known || is_secret_key(key);
+        const std::string shown = hidden ? "(value not shown)" : "'" + value + "'";
+        // librdkafka's own message may quote the value ("Invalid value ... for
+        // configuration property"): cut it out there too.
+        if (hidden && value.size() >= 6) {
+          for (size_t at; (at = err.find(value)) != std::string::npos;) err.replace(at, value.size(), "***");
+        }
         return make_error(errc::bad_setting,
                           "kafka.settings." + key + " = " + shown + ": " + err);
       }

@@ -283,9 +283,12 @@ void tokenizer::state::encode_spm(std::string_view raw, bool space_prefix,
       out.push_back(it->second);
       continue;
     }
+    // A byte with neither a byte token nor an unknown token is dropped, as
+    // byte-level BPE drops bytes without a token: an id is never -1.
     for (char ch : piece) {
-      const int32_t id = byte_ids[static_cast<uint8_t>(ch)];
-      out.push_back(id >= 0 ? id : unk);
+      const int32_t byte_id = byte_ids[static_cast<uint8_t>(ch)];
+      const int32_t id = byte_id >= 0 ? byte_id : unk;
+      if (id >= 0) out.push_back(id);
     }
   }
 }

@@ -82,6 +82,29 @@ TEST(decode_ticket, bad_protobuf) {
   EXPECT_TRUE(decode_ticket(newer));
 }
 
+TEST(decode_ticket, protobuf_that_starts_like_blank_then_json_is_protobuf) {
+  // Field 1 (id) has tag '\n'; an id of 123 bytes has length byte '{', so
+  // the record starts "\n{" like a JSON object after a blank (found by the
+  // ticket_json fuzz target).
+  v1::TicketEvent t = sample_ticket();
+  t.set_id(std::string(123, 'x'));
+  const std::string bytes = bytes_of(t);
+  ASSERT_EQ(bytes.substr(0, 2), "\n{");
+  auto r = decode_ticket(bytes);
+  ASSERT_TRUE(r) << r.error().what();
+  EXPECT_EQ(r.value().id(), t.id());
+  EXPECT_EQ(r.value().body(), t.body());
+}
+
+TEST(decode_ticket, protobuf_timestamp_outside_its_range_is_bad_protobuf) {
+  v1::TicketEvent t = sample_ticket();
+  t.mutable_created_at()->set_seconds(int64_t{1} << 62);
+  auto r = decode_ticket(bytes_of(t));
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, errc::bad_protobuf);
+  EXPECT_NE(r.error().message.find("created_at"), std::string::npos) << r.error().message;
+}
+
 TEST(decode_ticket, json_unknown_enum_value_is_unspecified) {
   // Forward compatibility: a producer on a newer schema may send a channel we
   // do not know yet; the ticket still gets classified.

@@ -1,0 +1,1 @@
+Why was I charged twice? 💳(
