@@ -36,6 +36,34 @@ int length_bin(uint32_t tokens) {
   return bin;
 }
 
+int unknown_bin(uint32_t unknown, uint32_t tokens) {
+  if (tokens == 0 || unknown == 0) return 0;
+  // Upper edges in per mille, so the bins are exact in integers.
+  constexpr uint64_t edges[] = {10, 20, 50, 100, 200, 500};
+  const uint64_t per_mille_x = static_cast<uint64_t>(unknown) * 1000;
+  int bin = 1;
+  for (uint64_t e : edges) {
+    if (per_mille_x < e * tokens) return bin;
+    ++bin;
+  }
+  return unknown_bins - 1;
+}
+
+bool is_fragment_piece(std::string_view bytes) {
+  if (bytes.empty()) return false;
+  size_t i = 0;
+  while (i < bytes.size()) {
+    const auto c = static_cast<unsigned char>(bytes[i]);
+    const size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (n == 0 || i + n > bytes.size()) return true;  // a continuation byte first, or a cut character
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(bytes[i + k]) & 0xC0) != 0x80) return true;
+    }
+    i += n;
+  }
+  return false;
+}
+
 double psi(std::span<const int64_t> baseline, std::span<const int64_t> current) {
   double nb = 0, nc = 0;
   for (auto v : baseline) nb += static_cast<double>(v);

@@ -47,7 +47,7 @@ result<drift_stats> drift_of(const store& s, const std::string& quarter,
   struct period {
     int64_t n = 0;
     std::map<std::string, int64_t> cat;
-    counts conf, len;
+    counts conf, len, unk, unks;
   };
   period base, cur;
   error bad{};
@@ -66,6 +66,8 @@ result<drift_stats> drift_of(const store& s, const std::string& quarter,
     else if (f[2] == "cat" && f.size() >= 4) p.cat[f[3]] += c.value()[0];
     else if (f[2] == "conf") add_into(p.conf, c.value());
     else if (f[2] == "len") add_into(p.len, c.value());
+    else if (f[2] == "unk") add_into(p.unk, c.value());
+    else if (f[2] == "unks") add_into(p.unks, c.value());
     return true;
   });
   if (!ok) return ok.error();
@@ -77,6 +79,12 @@ result<drift_stats> drift_of(const store& s, const std::string& quarter,
   d.psi_category = psi(base.cat, cur.cat);
   d.psi_confidence = psi(std::span<const int64_t>(base.conf), std::span<const int64_t>(cur.conf));
   d.psi_length = psi(std::span<const int64_t>(base.len), std::span<const int64_t>(cur.len));
+  d.psi_unknown = psi(std::span<const int64_t>(base.unk), std::span<const int64_t>(cur.unk));
+  auto rate = [](const counts& c) {
+    return c.size() >= 2 && c[1] > 0 ? static_cast<double>(c[0]) / static_cast<double>(c[1]) : 0.0;
+  };
+  d.unknown_rate = rate(cur.unks);
+  d.baseline_unknown_rate = rate(base.unks);
   return d;
 }
 
@@ -193,14 +201,15 @@ std::string to_table(const summary& s, int last_hours) {
                   static_cast<long long>(c.corrections), acc);
     o << line;
   }
-  o << "\ndrift against the baseline (first tickets of each partition); PSI > 0.25 is significant\n";
-  std::snprintf(line, sizeof line, "%-7s %9s %9s %10s %10s %10s\n", "quarter", "baseline", "tickets",
-                "psi.categ", "psi.conf", "psi.length");
+  o << "\ndrift against the baseline (first tickets of each partition); PSI > 0.25 is significant;\n"
+       "unk: share of tokens that are byte fragments (characters the vocabulary lacks)\n";
+  std::snprintf(line, sizeof line, "%-7s %9s %9s %10s %10s %10s %10s %9s %9s\n", "quarter", "baseline", "tickets",
+                "psi.categ", "psi.conf", "psi.length", "psi.unkn", "unk.base", "unk.now");
   o << line;
   for (const auto& d : s.drift) {
-    std::snprintf(line, sizeof line, "%-7s %9lld %9lld %10.4f %10.4f %10.4f\n", d.quarter.c_str(),
+    std::snprintf(line, sizeof line, "%-7s %9lld %9lld %10.4f %10.4f %10.4f %10.4f %9.4f %9.4f\n", d.quarter.c_str(),
                   static_cast<long long>(d.baseline_tickets), static_cast<long long>(d.tickets), d.psi_category,
-                  d.psi_confidence, d.psi_length);
+                  d.psi_confidence, d.psi_length, d.psi_unknown, d.baseline_unknown_rate, d.unknown_rate);
     o << line;
   }
   o << "\nescalation rate per hour (last " << last_hours << " buckets with tickets)\n";
@@ -241,7 +250,10 @@ nlohmann::json to_json(const summary& s) {
                           {"tickets", d.tickets},
                           {"psi_category", d.psi_category},
                           {"psi_confidence", d.psi_confidence},
-                          {"psi_length", d.psi_length}});
+                          {"psi_length", d.psi_length},
+                          {"psi_unknown", d.psi_unknown},
+                          {"unknown_rate", d.unknown_rate},
+                          {"baseline_unknown_rate", d.baseline_unknown_rate}});
   }
   j["hours"] = nlohmann::json::array();
   for (const auto& h : s.hours) {

@@ -43,6 +43,9 @@ struct drift_stats {
   double psi_category = 0;
   double psi_confidence = 0;
   double psi_length = 0;
+  double psi_unknown = 0;            // of the per-ticket unknown-token rate bins
+  double unknown_rate = 0;           // unknown tokens / tokens of the quarter
+  double baseline_unknown_rate = 0;  // the same over the baseline
 };
 
 struct hour_stats {

@@ -127,10 +127,10 @@ result<update> updater::prepare(std::span<const ticket_fact> facts,
   update up;
   // Additive deltas, merged per key so each key is read and logged once.
   std::map<std::pair<family, std::string>, counts> deltas;
-  auto add = [&](family f, std::string key, size_t index, size_t width) {
+  auto add = [&](family f, std::string key, size_t index, size_t width, int64_t amount = 1) {
     auto& d = deltas[{f, std::move(key)}];
     if (d.size() < width) d.resize(width);
-    d[index] += 1;
+    d[index] += amount;
   };
   // The baseline's size per partition: read once, then counted along.
   std::map<int32_t, int64_t> baseline_n;
@@ -162,6 +162,11 @@ result<update> updater::prepare(std::span<const ticket_fact> facts,
     add(family::drift, p + period + "|cat|" + f.category, 0, 1);
     add(family::drift, p + period + "|conf", static_cast<size_t>(confidence_bin(f.confidence)), confidence_bins);
     add(family::drift, p + period + "|len", static_cast<size_t>(length_bin(f.tokens)), length_bins);
+    // Unknown-token rate: its per-ticket bin, and [unknown tokens, tokens] summed.
+    add(family::drift, p + period + "|unk", static_cast<size_t>(unknown_bin(f.unknown_tokens, f.tokens)),
+        unknown_bins);
+    add(family::drift, p + period + "|unks", 0, 2, f.unknown_tokens);
+    add(family::drift, p + period + "|unks", 1, 2, f.tokens);
 
     if (f.ticket_id.empty()) continue;
     const std::string text = opts_.keep_ticket_text && !f.text.empty() ? opts_.redact(f.text) : "";

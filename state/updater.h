@@ -16,7 +16,7 @@
 // Per ticket: counters[quarter, category, urgency, outcome] += 1; the
 // confidence decile of (quarter, category) += 1; the hour bucket's tickets
 // (and escalated, dead-lettered) += 1; drift statistics (category,
-// confidence decile, length in tokens) go to the partition's baseline while
+// confidence decile, length in tokens, unknown-token rate) go to the partition's baseline while
 // it holds fewer than baseline_tickets tickets, then to the ticket's quarter;
 // the decision is stored by ticket id (for corrections); escalated and
 // low-confidence tickets become retraining examples.
@@ -49,6 +49,7 @@ struct ticket_fact {
   float confidence = 0;
   std::string reason;          // escalation or dead-letter reason
   uint32_t tokens = 0;         // prompt tokens
+  uint32_t unknown_tokens = 0; // of them, byte fragments / unknown tokens (drift.h)
   std::string text;            // subject and body; kept only with keep_ticket_text
 };
 

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/kafka_test_util.h"
+#include "workers/tests/gate_backend.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
 
@@ -234,6 +235,51 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   std::filesystem::remove_all(dir);
+  expect_exactly_once(n, bad);
+}
+
+// SIGTERM while the backend is stuck in a batch, with the partitions paused
+// by a full queue: run() returns within the shutdown timeout, leaving the
+// batch uncommitted (no transaction was open for it) and its outputs never
+// produced, even once the backend returns; the same worker restarted
+// (fencing the old transactional id) finishes the stream exactly once.
+TEST_F(worker_e2e, stop_during_a_stuck_batch_then_restart_leaves_outputs_exactly_once) {
+  const int n = 600;
+  const int bad = produce_tickets(0, n);
+  cfg_.worker.queue_max_tickets = 24;
+  cfg_.worker.shutdown_timeout_ms = 2000;
+  testing::gate_backend stuck(categories, 3);  // three batches commit, the fourth sticks
+  uint64_t first = 0;
+  {
+    auto w = workers::kafka_worker::create(cfg_, stuck, {.worker_id = "stopped"});
+    ASSERT_TRUE(w) << w.error().message;
+    std::atomic<bool> stop{false}, returned{false};
+    std::thread t([&] {
+      EXPECT_TRUE(w.value()->run(stop));
+      returned = true;
+    });
+    ASSERT_TRUE(stuck.wait_blocked(60s));
+    for (int i = 0; i < 3000 && w.value()->backpressure().paused_partitions == 0; ++i) {
+      std::this_thread::sleep_for(20ms);
+    }
+    EXPECT_GT(w.value()->backpressure().paused_partitions, 0u) << "a full queue paused nothing";
+    stop = true;
+    for (int i = 0; i < 1500 && !returned; ++i) std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(returned) << "run() waited for the stuck backend past the shutdown timeout";
+    EXPECT_TRUE(stuck.blocked());
+    stuck.open();  // the destructor waits for the backend; its outputs go nowhere
+    t.join();
+    first = w.value()->stats().consumed;
+    EXPECT_GT(first, 0u);  // three batches, of up to batch_max_tickets each
+    EXPECT_LE(first, static_cast<uint64_t>(3 * cfg_.worker.batch_max_tickets));
+    EXPECT_EQ(w.value()->stats().batches_abandoned, 1u);
+  }
+  workers::null_backend model(categories);
+  auto w = workers::kafka_worker::create(cfg_, model, {.worker_id = "stopped", .max_records = n - first});
+  ASSERT_TRUE(w) << w.error().message;
+  std::atomic<bool> stop{false};
+  auto done = w.value()->run(stop);
+  ASSERT_TRUE(done) << done.error().message;
   expect_exactly_once(n, bad);
 }
 

@@ -46,6 +46,9 @@ class section {
     if (auto ok = check_is_map(); !ok) return ok;
     if (!node_ || node_.IsNull()) return success();
     for (const auto& kv : node_) {
+      if (!kv.first.IsScalar()) {  // "? [a, b]: x": as<std::string>() would throw
+        return make_error(errc::bad_value, where(kv.first, "") + ": a key must be a plain string");
+      }
       const auto key = kv.first.as<std::string>();
       auto it = handlers.find(key);
       if (it == handlers.end()) {
@@ -133,6 +136,7 @@ section::handler string_map_field(std::map<std::string, std::string>& out) {
     if (!n.IsMap()) return make_error(errc::bad_value, at + ": expected a mapping");
     out.clear();
     for (const auto& kv : n) {
+      if (!kv.first.IsScalar()) return make_error(errc::bad_value, at + ": a key must be a plain string");
       if (!kv.second.IsScalar()) {
         return make_error(errc::bad_value, at + "." + kv.first.as<std::string>() + ": expected a scalar");
       }
@@ -169,6 +173,7 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
          return section(n, source, "kafka.").visit({{"settings", [&](const YAML::Node& s, const std::string& at) -> result<void> {
            if (!s.IsMap()) return make_error(errc::bad_value, at + ": expected a mapping of librdkafka settings");
            for (const auto& kv : s) {
+             if (!kv.first.IsScalar()) return make_error(errc::bad_value, at + ": a key must be a plain string");
              if (!kv.second.IsScalar()) {
                return make_error(errc::bad_value, at + "." + kv.first.as<std::string>() + ": expected a scalar");
              }
@@ -222,6 +227,8 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"batch_max_tokens", int_field(w.batch_max_tokens, 64, 1048576)},
              {"batch_max_wait_ms", int_field(w.batch_max_wait_ms, 0, 60000)},
              {"shutdown_timeout_ms", int_field(w.shutdown_timeout_ms, 100, 600000)},
+             {"queue_max_tickets", int_field(w.queue_max_tickets, 1, 1048576)},
+             {"queue_max_tokens", int_field(w.queue_max_tokens, 64, 64 * 1024 * 1024)},
              {"max_text_bytes", int_field(w.max_text_bytes, 1, 64 * 1024 * 1024)},
              {"instances", int_field(w.instances, 0, 64)},
              {"instance_capacity", double_field(w.instance_capacity, 1e-6, 1e9)},
@@ -240,9 +247,45 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"psi_category_alert", double_field(st.psi_category_alert, 0.0, 100.0)},
              {"psi_confidence_alert", double_field(st.psi_confidence_alert, 0.0, 100.0)},
              {"psi_length_alert", double_field(st.psi_length_alert, 0.0, 100.0)},
+             {"psi_unknown_alert", double_field(st.psi_unknown_alert, 0.0, 100.0)},
              {"escalation_rate_alert", double_field(st.escalation_rate_alert, 0.0, 1.0)},
              {"drift_min_tickets", int_field(st.drift_min_tickets, 1, 100000000)},
              {"restore_timeout_ms", int_field(st.restore_timeout_ms, 1000, 3600000)},
+         });
+       }},
+      {"mode",
+       [&](const YAML::Node& v, const std::string& at) -> result<void> {
+         const std::string s = v.IsScalar() ? v.as<std::string>() : "";
+         if (s == "head") cfg.mode = classifier_mode::head;
+         else if (s == "generate") cfg.mode = classifier_mode::generate;
+         else return make_error(errc::bad_value, at + ": expected head or generate");
+         return success();
+       }},
+      {"generate",
+       [&](const YAML::Node& n, const std::string&) {
+         auto& g = cfg.generate;
+         return section(n, source, "generate.").visit({
+             {"chat_template", string_field(g.chat_template)},
+             {"system_prompt", string_field(g.system_prompt)},
+             {"max_tokens", int_field(g.max_tokens, 16, 32768)},
+             {"max_expansions", int_field(g.max_expansions, 0, 256)},
+             {"calibration", string_field(g.calibration)},
+             {"loras",
+              [&](const YAML::Node& v, const std::string& at) -> result<void> {
+                if (!v.IsSequence()) return make_error(errc::bad_value, at + ": expected a list of {path, scale}");
+                g.loras.clear();
+                for (size_t i = 0; i < v.size(); ++i) {
+                  lora_options l;
+                  auto item = section(v[i], source, "generate.loras[" + std::to_string(i) + "].").visit({
+                      {"path", string_field(l.path)},
+                      {"scale", double_field(l.scale, -100.0, 100.0)},
+                  });
+                  if (!item) return item;
+                  if (l.path.empty()) return make_error(errc::bad_value, at + "[" + std::to_string(i) + "]: path missing");
+                  g.loras.push_back(l);
+                }
+                return success();
+              }},
          });
        }},
       {"cost",

@@ -91,6 +91,17 @@ struct worker_options {
   // Longest a graceful shutdown (SIGTERM) may take before the transaction in
   // flight is aborted. Default: 10000 ms. Bounds: 100..600000.
   int shutdown_timeout_ms = 10000;
+  // Backpressure: most tickets read from Kafka and waiting for inference (not
+  // counting the batch being classified). When the queue reaches this or
+  // queue_max_tokens, the worker pauses its partitions; it resumes them once
+  // the queue has drained to half of both limits. A pause drops what
+  // librdkafka prefetched for the partitions (it fetches again on resume),
+  // so keep it well above batch_max_tickets. Default: 1024.
+  // Bounds: 1..1048576.
+  int queue_max_tickets = 1024;
+  // Most estimated prompt tokens (bytes / 4 + 1 per ticket) waiting in the
+  // queue; see queue_max_tickets. Default: 262144. Bounds: 64..67108864.
+  int queue_max_tokens = 262144;
   // Largest subject + body accepted before a record is dead-lettered as
   // oversized. Default: 262144. Bounds: 1..67108864.
   int max_text_bytes = 256 * 1024;
@@ -138,6 +149,10 @@ struct state_options {
   double psi_category_alert = 0.25;
   double psi_confidence_alert = 0.25;
   double psi_length_alert = 0.25;
+  // The same for the per-ticket unknown-token rate (share of a ticket's
+  // tokens that are byte fragments; state/drift.h). Default: 0.25.
+  // Bounds: 0..100.
+  double psi_unknown_alert = 0.25;
   // Escalation rate (escalated / tickets) of a quarter above which an alert
   // is logged. Default: 0.5. Bounds: 0..1.
   double escalation_rate_alert = 0.5;
@@ -163,7 +178,46 @@ struct cost_options {
   double weekly_tickets = 10000;
 };
 
+// How tickets are classified. head: the adapter's classifier head on the
+// model's pooled hidden states. generate: the instruct model writes
+// {"category", "urgency"} as JSON, decoding constrained to the taxonomy
+// (compute/classifier/generate.h).
+enum class classifier_mode { head, generate };
+
+// A LoRA adapter (GGUF, the layout llama.cpp's converter writes) merged
+// into the base model at load (compute/model/lora.h).
+struct lora_options {
+  // Adapter file. Default: "" (required).
+  std::string path;
+  // Multiplier of its update. Default: 1.0. Bounds: -100..100.
+  double scale = 1.0;
+};
+
+// mode: generate. Empty strings take compute/classifier/generate.h's defaults.
+struct generate_options {
+  // Chat template with {system} and {ticket} slots; special-token text in it
+  // becomes those tokens, never text inside a ticket. Default: "" (ChatML).
+  std::string chat_template;
+  // System prompt; {categories} becomes the taxonomy's categories.
+  // Default: "" (generate.h's k_default_system_prompt).
+  std::string system_prompt;
+  // Token budget of the prompt; the ticket is cut to fit and flagged
+  // truncated (the output is bounded by the schema). Default: 512. Bounds: 16..32768.
+  int max_tokens = 512;
+  // Forward passes the category-confidence search may spend. Default: 8. Bounds: 0..256.
+  int max_expansions = 8;
+  // Temperature and threshold fitted by `triage calibrate-generate` (JSON).
+  // Default: "" (uncalibrated: temperature 1, threshold 1, so nothing routes
+  // on confidence unless routing.min_confidence sets one).
+  std::string calibration;
+  // LoRA adapters applied to the base model, in order. Default: [] (none).
+  std::vector<lora_options> loras;
+};
+
 struct config {
+  // Default: head.
+  classifier_mode mode = classifier_mode::head;
+  generate_options generate;
   kafka_options kafka;
   topics_options topics;
   routing_options routing;

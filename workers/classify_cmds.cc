@@ -22,75 +22,14 @@
 #include "compute/classifier/taxonomy.h"
 #include "topology/config.h"
 #include "workers/commands.h"
+#include "workers/generate_cmds.h"
+#include "workers/training.h"
 
 namespace triage::workers {
 namespace {
 
 using json = nlohmann::ordered_json;
 namespace cl = triage::classifier;
-
-// Features for `texts`, from the cache when an identical run made them.
-std::vector<float> cached_features(model::model& m, const tokenizer::tokenizer& tok,
-                                   const cl::feature_spec& spec, const std::vector<std::string>& texts,
-                                   const std::string& cache_dir, int batch,
-                                   std::vector<uint8_t>& truncated, const std::string& label) {
-  std::string key_material = cl::model_fingerprint(m.gguf()) + "\n" + spec.prompt_template + "\n" +
-                             std::to_string(spec.max_tokens) + "\n" + std::to_string(spec.layer) +
-                             "\n" + spec.pooling + "\n";
-  for (const auto& t : texts) key_material += t + '\x1f';
-  const std::string key = cl::sha256_hex(key_material);
-  const auto path = std::filesystem::path(cache_dir) / (key + ".f32");
-  const size_t dim = static_cast<size_t>(m.cfg().dim);
-  if (std::ifstream in{path, std::ios::binary}) {
-    std::vector<float> f(texts.size() * dim);
-    truncated.assign(texts.size(), 0);
-    in.read(reinterpret_cast<char*>(f.data()), static_cast<std::streamsize>(f.size() * sizeof(float)));
-    in.read(reinterpret_cast<char*>(truncated.data()), static_cast<std::streamsize>(truncated.size()));
-    if (in) {
-      std::cerr << label << ": " << texts.size() << " feature rows from the cache (" << path.string() << ")\n";
-      return f;
-    }
-  }
-  progress_bar bar(label, texts.size());
-  auto f = cl::extract_features(m, tok, spec, texts, batch,
-                                [&](cl::feature_progress p) { bar.update(p.done); }, &truncated);
-  bar.finish();
-  std::filesystem::create_directories(cache_dir);
-  std::ofstream out(path.string() + ".part", std::ios::binary);
-  out.write(reinterpret_cast<const char*>(f.data()), static_cast<std::streamsize>(f.size() * sizeof(float)));
-  out.write(reinterpret_cast<const char*>(truncated.data()), static_cast<std::streamsize>(truncated.size()));
-  out.close();
-  std::filesystem::rename(path.string() + ".part", path);
-  return f;
-}
-
-struct scored {
-  std::vector<cl::prediction> preds;
-  std::vector<float> confidence;
-};
-
-scored score(const cl::adapter& a, const std::vector<float>& feats, const std::vector<size_t>& rows) {
-  scored s;
-  const auto& h = a.intent_head;
-  std::vector<float> z(h.n_classes());
-  for (size_t r : rows) {
-    h.logits(&feats[r * static_cast<size_t>(h.dim())], z.data());
-    cl::softmax(z, a.temperature);
-    s.preds.push_back(cl::decide(a, z));
-    s.confidence.push_back(s.preds.back().confidence);
-  }
-  return s;
-}
-
-json reliability_json(const cl::reliability_report& r) {
-  json bins = json::array();
-  for (const auto& b : r.bins) {
-    if (b.count == 0) continue;
-    bins.push_back({{"lo", b.lo}, {"hi", b.hi}, {"count", b.count},
-                    {"mean_confidence", b.mean_confidence}, {"accuracy", b.accuracy}});
-  }
-  return {{"ece", r.ece}, {"bins", bins}};
-}
 
 }  // namespace
 
@@ -143,7 +82,6 @@ int run_train(const train_args& args) {
       }
     }
   }
-  const int n_classes = static_cast<int>(a.intents.size());
   const auto split = cl::stratified_split(
       labels, {.calibration = args.calibration, .test = args.test, .seed = args.seed});
 
@@ -168,67 +106,14 @@ int run_train(const train_args& args) {
                                          oos_truncated, "out-of-scope features");
   const size_t dim = static_cast<size_t>(m.value().cfg().dim);
 
-  auto gather = [&](const std::vector<size_t>& rows, std::vector<float>& x, std::vector<int32_t>& y) {
-    for (size_t r : rows) {
-      x.insert(x.end(), feats.begin() + static_cast<ptrdiff_t>(r * dim),
-               feats.begin() + static_cast<ptrdiff_t>((r + 1) * dim));
-      y.push_back(labels[r]);
-    }
-  };
-  std::vector<float> xtr, xcal;
-  std::vector<int32_t> ytr, ycal;
-  gather(split.train, xtr, ytr);
-  gather(split.calibration, xcal, ycal);
-
   progress_bar bar("training", static_cast<size_t>(args.epochs));
-  double last_loss = 0;
-  a.intent_head = cl::head::train(xtr, ytr, n_classes,
-                                  {.hidden = args.hidden, .l2 = args.l2, .epochs = args.epochs,
-                                   .seed = args.seed, .on_epoch = [&](int e, double loss) {
-                                     last_loss = loss;
-                                     bar.update(static_cast<size_t>(e + 1));
-                                   }});
+  const auto fit = fit_adapter(a, feats, dim, labels, split.train, split.calibration,
+                               {.hidden = args.hidden, .l2 = args.l2, .epochs = args.epochs,
+                                .seed = args.seed, .target_accuracy = args.target_accuracy,
+                                .always_escalate = args.always_escalate,
+                                .on_epoch = [&](int e, double) { bar.update(static_cast<size_t>(e + 1)); }});
   bar.finish();
-
-  // Temperature on the calibration split's intent logits.
-  std::vector<float> cal_logits(ycal.size() * static_cast<size_t>(n_classes));
-  for (size_t i = 0; i < ycal.size(); ++i) {
-    a.intent_head.logits(&xcal[i * dim], &cal_logits[i * static_cast<size_t>(n_classes)]);
-  }
-  a.temperature = cl::fit_temperature(cal_logits, ycal, n_classes);
-
-  // Threshold: among calibration tickets the policy would route (not an
-  // always-escalate category, not out of scope), the lowest confidence at
-  // which routed tickets reach the target accuracy.
-  auto routable = [&](const cl::prediction& p) {
-    const auto& cat = a.categories[p.category];
-    return !p.out_of_scope && cat != cl::out_of_scope_intent &&
-           std::find(args.always_escalate.begin(), args.always_escalate.end(), cat) ==
-               args.always_escalate.end();
-  };
-  auto true_category = [&](int32_t intent) { return a.intent_category[intent]; };
-  const auto cal = score(a, feats, split.calibration);
-  std::vector<float> rconf;
-  std::vector<uint8_t> rright, cal_right;
-  for (size_t i = 0; i < cal.preds.size(); ++i) {
-    const bool right = cal.preds[i].category == true_category(labels[split.calibration[i]]);
-    cal_right.push_back(right);
-    if (!routable(cal.preds[i])) continue;
-    rconf.push_back(cal.preds[i].confidence);
-    rright.push_back(right);
-  }
-  const auto choice = cl::choose_threshold(rconf, rright, {.target_accuracy = args.target_accuracy});
-  a.threshold = choice.threshold;
-  a.target_accuracy = static_cast<float>(args.target_accuracy);
-
-  // Drift baselines from the calibration split.
-  a.baseline_category_share.assign(a.categories.size(), 0.0f);
-  a.baseline_confidence_hist.assign(10, 0.0f);
-  for (const auto& p : cal.preds) {
-    a.baseline_category_share[p.category] += 1.0f / static_cast<float>(cal.preds.size());
-    a.baseline_confidence_hist[std::min(9, static_cast<int>(p.confidence * 10))] +=
-        1.0f / static_cast<float>(cal.preds.size());
-  }
+  const auto& choice = fit.choice;
   a.name = args.name;
   a.created_by = args.command_line;
   a.base_model_name = std::filesystem::path(model_path).filename().string();
@@ -240,51 +125,15 @@ int run_train(const train_args& args) {
   a.max_tokens = args.max_tokens;
 
   // Held-out evaluation: the test split was used for nothing above.
-  const auto test = score(a, feats, split.test);
-  const size_t n_cat = a.categories.size();
-  std::vector<size_t> tp(n_cat, 0), fp(n_cat, 0), fn(n_cat, 0);
-  size_t cat_right = 0, urg_right = 0, routed = 0, routed_right = 0, in_scope = 0;
-  std::vector<uint8_t> test_right;
-  for (size_t i = 0; i < test.preds.size(); ++i) {
-    const int32_t truth = labels[split.test[i]];
-    const auto& p = test.preds[i];
-    const bool right = p.category == true_category(truth);
-    test_right.push_back(right);
-    cat_right += right;
-    urg_right += p.urgency == a.intent_urgency[truth];
-    if (right) ++tp[p.category];
-    else {
-      ++fp[p.category];
-      ++fn[true_category(truth)];
-    }
-    if (a.intents[truth] != cl::out_of_scope_intent) ++in_scope;
-    if (routable(p) && p.confidence >= a.threshold) {
-      ++routed;
-      routed_right += right;
-    }
-  }
-  double f1_sum = 0;
-  size_t f1_n = 0;
-  json per_category = json::object();
-  for (size_t c = 0; c < n_cat; ++c) {
-    if (tp[c] + fn[c] == 0) continue;
-    const double prec = tp[c] + fp[c] ? static_cast<double>(tp[c]) / static_cast<double>(tp[c] + fp[c]) : 0;
-    const double rec = static_cast<double>(tp[c]) / static_cast<double>(tp[c] + fn[c]);
-    const double f1 = prec + rec > 0 ? 2 * prec * rec / (prec + rec) : 0;
-    per_category[a.categories[c]] = {{"precision", prec}, {"recall", rec}, {"f1", f1}, {"support", tp[c] + fn[c]}};
-    f1_sum += f1;
-    ++f1_n;
-  }
+  const auto ev = evaluate(a, feats, labels, split.test, args.always_escalate);
   size_t oos_escalated = 0;
   if (!oos_val.empty()) {
     std::vector<size_t> rows(oos_val.size());
     std::iota(rows.begin(), rows.end(), 0);
-    const auto o = score(a, oos_feats, rows);
-    for (const auto& p : o.preds) oos_escalated += !(routable(p) && p.confidence >= a.threshold);
+    for (const auto& p : predict(a, oos_feats, rows)) {
+      oos_escalated += !(routable(a, p, args.always_escalate) && p.confidence >= a.threshold);
+    }
   }
-  const auto n_test = static_cast<double>(test.preds.size());
-  const auto cal_rel = cl::reliability(cal.confidence, cal_right);
-  const auto test_rel = cl::reliability(test.confidence, test_right);
 
   if (auto ok = cl::save_adapter(a, args.out); !ok) {
     std::cerr << "triage train: " << ok.error().message << "\n";
@@ -300,20 +149,20 @@ int run_train(const train_args& args) {
       {"features", {{"prompt", args.prompt}, {"layer", args.layer}, {"pooling", args.pooling},
                     {"max_tokens", args.max_tokens}, {"truncated", std::count(truncated.begin(), truncated.end(), 1)}}},
       {"head", {{"hidden", args.hidden}, {"epochs", args.epochs}, {"l2", args.l2},
-                {"final_training_loss", last_loss}}},
-      {"calibration", {{"temperature", a.temperature}, {"reliability", reliability_json(cal_rel)}}},
+                {"final_training_loss", fit.final_loss}}},
+      {"calibration", {{"temperature", a.temperature}, {"reliability", reliability_json(fit.calibration)}}},
       {"threshold", {{"target_accuracy", args.target_accuracy}, {"threshold", a.threshold},
                      {"met_on_calibration", choice.met}, {"calibration_coverage_of_routable", choice.coverage},
                      {"calibration_accuracy", choice.accuracy}}},
-      {"test", {{"category_accuracy", cat_right / n_test},
-                {"category_macro_f1", f1_n ? f1_sum / static_cast<double>(f1_n) : 0.0},
-                {"urgency_accuracy", urg_right / n_test},
-                {"ece", test_rel.ece},
-                {"auto_routed_share", static_cast<double>(routed) / n_test},
-                {"auto_routed_share_of_in_scope", in_scope ? static_cast<double>(routed) / static_cast<double>(in_scope) : 0.0},
-                {"auto_routed_accuracy", routed ? static_cast<double>(routed_right) / static_cast<double>(routed) : 0.0},
-                {"reliability", reliability_json(test_rel)},
-                {"per_category", per_category}}},
+      {"test", {{"category_accuracy", ev.accuracy},
+                {"category_macro_f1", ev.macro_f1},
+                {"urgency_accuracy", ev.urgency_accuracy},
+                {"ece", ev.ece},
+                {"auto_routed_share", ev.coverage},
+                {"auto_routed_share_of_in_scope", ev.coverage_in_scope},
+                {"auto_routed_accuracy", ev.routed_accuracy},
+                {"reliability", reliability_json(ev.reliability)},
+                {"per_category", ev.per_category_json()}}},
       {"out_of_scope_validation", {{"count", oos_val.size()},
                                    {"escalated_share", oos_val.empty() ? 0.0 : static_cast<double>(oos_escalated) / static_cast<double>(oos_val.size())}}},
   };
@@ -325,7 +174,7 @@ int run_train(const train_args& args) {
               static_cast<double>(a.temperature), static_cast<double>(a.threshold), args.target_accuracy,
               choice.met ? "yes" : "no");
   std::printf("  held-out test (%zu tickets): category accuracy %.4f, macro-F1 %.4f, urgency accuracy %.4f, ECE %.4f\n",
-              test.preds.size(), t["category_accuracy"].get<double>(), t["category_macro_f1"].get<double>(),
+              ev.n, t["category_accuracy"].get<double>(), t["category_macro_f1"].get<double>(),
               t["urgency_accuracy"].get<double>(), t["ece"].get<double>());
   std::printf("  auto-routed %.4f of tickets, accuracy among them %.4f; out-of-scope escalated %.4f (%zu)\n",
               t["auto_routed_share"].get<double>(), t["auto_routed_accuracy"].get<double>(),
@@ -339,12 +188,12 @@ int run_classify(const classify_args& args) {
     std::cerr << "triage classify: " << cfg.error().message << "\n";
     return 2;
   }
-  auto e = cl::engine::load({.model = model_path_or_default(args.model),
-                             .adapter = args.adapter, .threads = args.threads, .batch = args.batch});
-  if (!e) {
-    std::cerr << "triage classify: " << e.error().message << "\n";
+  if (!args.mode.empty() && args.mode != "head" && args.mode != "generate") {
+    std::cerr << "triage classify: --mode '" << args.mode << "': expected head or generate\n";
     return 2;
   }
+  const bool generate = args.mode.empty() ? cfg.value().mode == topology::classifier_mode::generate
+                                          : args.mode == "generate";
   // Input: plain lines, CSV with a text column, or JSONL with text or subject/body.
   std::string raw;
   if (args.input == "-") {
@@ -411,6 +260,13 @@ int run_classify(const classify_args& args) {
         texts.push_back(line);
       }
     }
+  }
+  if (generate) return run_classify_generate(args, cfg.value(), ids, texts);
+  auto e = cl::engine::load({.model = model_path_or_default(args.model),
+                             .adapter = args.adapter, .threads = args.threads, .batch = args.batch});
+  if (!e) {
+    std::cerr << "triage classify: " << e.error().message << "\n";
+    return 2;
   }
   const auto& a = e.value().adapter_info();
   const auto& routing = cfg.value().routing;

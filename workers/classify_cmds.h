@@ -46,6 +46,9 @@ struct classify_args {
   std::string config = "topology/default.yaml";            // routing policy
   int threads = 0;
   int batch = 32;
+  // "head", "generate", or empty: the config's mode.
+  std::string mode;
+  std::string taxonomy = "data/banking77/taxonomy.csv";   // categories (generate mode)
 };
 
 int run_classify(const classify_args& args);

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -11,7 +12,9 @@
 #include "schemas/codec.h"
 #include "workers/classify_cmds.h"
 #include "workers/commands.h"
+#include "workers/generate_cmds.h"
 #include "workers/model_cmds.h"
+#include "workers/retrain_cmds.h"
 #include "workers/run_cmds.h"
 #include "workers/state_cmds.h"
 #include "workers/tokenize_cmd.h"
@@ -26,9 +29,7 @@ struct planned {
 
 // Subcommands whose implementation has not landed yet. Each says so plainly
 // and exits 2, so scripts cannot mistake it for success.
-constexpr planned not_built_yet[] = {
-    {"retrain", "train and evaluate a candidate adapter from corrections", 7},
-};
+const std::vector<planned> not_built_yet{};
 
 }  // namespace
 
@@ -68,6 +69,8 @@ int main(int argc, char** argv) {
   generate->add_option("--threads", ga.threads, "0: one per hardware thread")->capture_default_str();
   generate->add_flag("--ids", ga.ids, "the prompt is token ids");
   generate->add_flag("--chat", ga.chat, "wrap the prompt as a ChatML user turn");
+  generate->add_option("--lora", ga.loras, "LoRA adapter GGUF merged at load (repeatable)");
+  generate->add_option("--lora-scale", ga.lora_scale, "scale of the LoRA adapters")->capture_default_str();
   generate->callback([&] { std::exit(triage::workers::run_generate(ga)); });
 
   triage::workers::embed_args ea;
@@ -79,6 +82,8 @@ int main(int argc, char** argv) {
   embed->add_option("--pooling", ea.pooling, "last, mean or both")->capture_default_str();
   embed->add_option("--threads", ea.threads)->capture_default_str();
   embed->add_option("--batch", ea.batch)->capture_default_str();
+  embed->add_option("--lora", ea.loras, "LoRA adapter GGUF merged at load (repeatable)");
+  embed->add_option("--lora-scale", ea.lora_scale, "scale of the LoRA adapters")->capture_default_str();
   embed->callback([&] { std::exit(triage::workers::run_embed(ea)); });
 
   triage::workers::bench_args ba;
@@ -127,6 +132,41 @@ int main(int argc, char** argv) {
     std::exit(triage::workers::run_train(tr));
   });
 
+  triage::workers::retrain_args rt;
+  auto* retrain = app.add_subcommand(
+      "retrain", "train a candidate adapter from the base data plus a quarter's corrections, compare it");
+  retrain->add_option("--state", rt.state, "state store directory to read the quarter's examples from");
+  retrain->add_option("--examples", rt.examples, "retraining examples JSONL (`triage state export`)");
+  retrain->add_option("--quarter", rt.quarter, "quarter, e.g. 2026Q4 (required with --state)");
+  retrain->add_option("--data", rt.data, "base labelled tickets CSV (text,intent)")->capture_default_str();
+  retrain->add_option("--taxonomy", rt.taxonomy, "taxonomy CSV (intent,category,urgency)")->capture_default_str();
+  retrain->add_option("--out-of-scope", rt.out_of_scope, "out-of-scope queries CSV (text,split); '' for none")
+      ->capture_default_str();
+  retrain->add_option("--current", rt.current, "the adapter in service")->capture_default_str();
+  retrain->add_option("--out", rt.out, "candidate adapter to write")->capture_default_str();
+  retrain->add_option("--report", rt.report, "JSON report (default: <out>.report.json)");
+  retrain->add_option("--name", rt.name, "candidate's name (default: <current>-<quarter>)");
+  retrain->add_option("--model", rt.model, "base model GGUF (default: the installed one)");
+  retrain->add_option("--seed", rt.seed, "split, shuffle and head seed (train's default: the same split)")
+      ->capture_default_str();
+  retrain->add_option("--calibration", rt.calibration, "base share held out for calibration")->capture_default_str();
+  retrain->add_option("--test", rt.test, "base share held out for the test")->capture_default_str();
+  retrain->add_option("--corrected-test", rt.corrected_test, "share of corrected examples held out")
+      ->capture_default_str();
+  retrain->add_option("--corrected-weight", rt.corrected_weight, "times each corrected training example counts")
+      ->capture_default_str();
+  retrain->add_option("--epochs", rt.epochs)->capture_default_str();
+  retrain->add_option("--l2", rt.l2)->capture_default_str();
+  retrain->add_option("--target-accuracy", rt.target_accuracy, "default: the current adapter's");
+  retrain->add_option("--always-escalate", rt.always_escalate, "categories always escalated")->capture_default_str();
+  retrain->add_option("--cache", rt.cache, "feature cache directory (default ~/.cache/triage/features)");
+  retrain->add_option("--threads", rt.threads, "0: one per hardware thread")->capture_default_str();
+  retrain->add_option("--batch", rt.batch, "tickets per forward pass")->capture_default_str();
+  retrain->callback([&] {
+    for (int i = 0; i < argc; ++i) rt.command_line.append(i ? " " : "").append(argv[i]);
+    std::exit(triage::workers::run_retrain(rt));
+  });
+
   triage::workers::classify_args ca;
   auto* classify = app.add_subcommand(
       "classify", "classify tickets (text lines, CSV or JSONL with a text field) into JSONL");
@@ -137,7 +177,31 @@ int main(int argc, char** argv) {
   classify->add_option("--config", ca.config, "topology config (routing policy)")->capture_default_str();
   classify->add_option("--threads", ca.threads)->capture_default_str();
   classify->add_option("--batch", ca.batch)->capture_default_str();
+  classify->add_option("--mode", ca.mode, "head or generate (default: the config's mode)");
+  classify->add_option("--taxonomy", ca.taxonomy, "taxonomy CSV (generate mode)")->capture_default_str();
   classify->callback([&] { std::exit(triage::workers::run_classify(ca)); });
+
+  triage::workers::calibrate_generate_args cg;
+  auto* calgen = app.add_subcommand(
+      "calibrate-generate",
+      "fit generate mode's temperature and threshold on a calibration split, measure it on the test split");
+  calgen->add_option("--data", cg.data, "labelled tickets CSV (text,intent)")->capture_default_str();
+  calgen->add_option("--taxonomy", cg.taxonomy, "taxonomy CSV (intent,category,urgency)")->capture_default_str();
+  calgen->add_option("--config", cg.config, "topology config (generate: section, routing)")->capture_default_str();
+  calgen->add_option("--model", cg.model, "base model GGUF (default: the installed one)");
+  calgen->add_option("--out", cg.out, "calibration file (default: generate.calibration of the config)");
+  calgen->add_option("--report", cg.report, "JSON report (default: <out>.report.json)");
+  calgen->add_option("--calibration", cg.calibration, "share held out for calibration")->capture_default_str();
+  calgen->add_option("--test", cg.test, "share held out for the final test")->capture_default_str();
+  calgen->add_option("--seed", cg.seed)->capture_default_str();
+  calgen->add_option("--target-accuracy", cg.target_accuracy)->capture_default_str();
+  calgen->add_option("--limit", cg.limit, "most tickets used from each split (0: all)")->capture_default_str();
+  calgen->add_option("--compare-adapter", cg.compare_adapter, "head-mode adapter measured on the same test tickets");
+  calgen->add_option("--threads", cg.threads)->capture_default_str();
+  calgen->callback([&] {
+    for (int i = 0; i < argc; ++i) cg.command_line.append(i ? " " : "").append(argv[i]);
+    std::exit(triage::workers::run_calibrate_generate(cg));
+  });
 
   triage::workers::worker_args wargs;
   auto* worker = app.add_subcommand(

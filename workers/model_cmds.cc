@@ -59,8 +59,11 @@ struct loaded {
 };
 
 // Model and tokenizer, or a message on stderr.
-bool load(const std::string& path, int threads, loaded& out) {
-  auto m = model::model::load(path, {.threads = threads});
+bool load(const std::string& path, int threads, loaded& out,
+          const std::vector<std::string>& loras = {}, float lora_scale = 1.0f) {
+  model::model_options mo{.threads = threads};
+  for (const auto& f : loras) mo.loras.push_back({f, lora_scale});
+  auto m = model::model::load(path, mo);
   if (!m) {
     std::cerr << "triage: cannot load model: " << m.error().what() << "\n";
     return false;
@@ -116,7 +119,9 @@ int run_generate(const std::string& model, const std::string& prompt, int n_toke
 
 int run_generate(const generate_args& args) {
   loaded l;
-  if (!load(model_path_or_default(args.model), args.threads, l)) return 1;
+  if (!load(model_path_or_default(args.model), args.threads, l, args.loras, args.lora_scale)) {
+    return 1;
+  }
   const auto& tok = *l.tok;
   std::vector<int32_t> prompt;
   if (args.ids) {
@@ -177,7 +182,9 @@ int run_embed(const embed_args& args) {
     return 2;
   }
   loaded l;
-  if (!load(model_path_or_default(args.model), args.threads, l)) return 1;
+  if (!load(model_path_or_default(args.model), args.threads, l, args.loras, args.lora_scale)) {
+    return 1;
+  }
   if (args.layer < -1 || args.layer > l.m->cfg().n_layers) {
     std::cerr << "triage embed: --layer must be -1 .. " << l.m->cfg().n_layers << "\n";
     return 2;

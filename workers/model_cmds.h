@@ -21,6 +21,10 @@ struct generate_args {
   bool ids = false;         // the prompt is token ids ("1 2 3" or "1,2,3"). Default: false
   bool chat = false;        // wrap the prompt as a ChatML user turn. Default: false
   bool stop_at_eog = true;  // stop at an end-of-generation token. Default: true
+  // LoRA adapter GGUF files merged at load (compute/model/lora.h), each
+  // with lora_scale. Default: none, 1.0
+  std::vector<std::string> loras;
+  float lora_scale = 1.0f;
 };
 
 // Greedy continuation of the prompt, streamed to stdout as it is decoded;
@@ -39,6 +43,8 @@ struct embed_args {
   std::string pooling = "last";   // last, mean or both. Default: "last"
   int threads = 0;                // Default: 0, one per hardware thread
   int batch = 32;                 // lines per forward pass (a ragged batch). Default: 32
+  std::vector<std::string> loras;  // LoRA adapters, as generate_args. Default: none
+  float lora_scale = 1.0f;         // Default: 1.0
 };
 
 // Pooled hidden states of each input line as JSON lines:

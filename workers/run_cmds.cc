@@ -24,6 +24,7 @@
 #include "schemas/utf8.h"
 #include "workers/commands.h"
 #include "workers/kafka_conf.h"
+#include "workers/generate_backend.h"
 #include "workers/slm_backend.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
@@ -94,6 +95,19 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
                     "--backend '" + kind + "': expected cpu, vulkan, vulkan-required or null");
 }
 
+result<std::unique_ptr<backend>> make_generate_backend(const topology::config& cfg,
+                                                       const std::string& model,
+                                                       const std::string& taxonomy, int threads) {
+  generate_backend_options o;
+  o.model = model_path_or_default(model);
+  o.taxonomy = taxonomy;
+  o.threads = threads;
+  o.generate = cfg.generate;
+  auto b = generate_backend::load(o);
+  if (!b) return b.error();
+  return std::unique_ptr<backend>(std::move(b.value()));
+}
+
 namespace {
 
 std::string host_name() {
@@ -122,7 +136,14 @@ int run_worker(const worker_args& args) {
   if (!args.metrics_listen.empty()) {
     spdlog::info("worker: metrics on http://{}/metrics, health on /healthz and /readyz", mon.value()->address());
   }
-  auto model = make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
+  // mode: generate: the instruct model writes the JSON answer (CPU only);
+  // the null backend stays what it is.
+  const bool generate = cfg.value().mode == topology::classifier_mode::generate && args.backend != "null";
+  if (generate && args.backend != "cpu") {
+    spdlog::warn("worker: mode generate runs on the CPU; --backend {} ignored", args.backend);
+  }
+  auto model = generate ? make_generate_backend(cfg.value(), args.model, args.taxonomy, args.threads)
+                        : make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
   if (!model) {
     std::cerr << "triage worker: " << model.error().message << "\n";
     return 2;
@@ -224,6 +245,13 @@ int run_topics_create(const topics_args& args) {
     return 1;
   }
   for (const auto& n : names) std::cout << n << "\n";
+  // The state changelog (compacted, partitioned like the tickets topic).
+  auto changelog = create_state_changelog(cfg.value());
+  if (!changelog) {
+    std::cerr << "triage topics create: " << changelog.error().message << "\n";
+    return 1;
+  }
+  if (!changelog.value().empty()) std::cout << changelog.value() << "\n";
   return 0;
 }
 

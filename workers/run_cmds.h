@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "topology/config.h"
 #include "workers/backend.h"
 
 namespace triage::workers {
@@ -19,12 +20,18 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
                                               const std::string& adapter,
                                               const std::string& taxonomy, int threads);
 
+// The generate-mode backend (config mode: generate) from the config's
+// generate section, categories from the taxonomy CSV.
+result<std::unique_ptr<backend>> make_generate_backend(const topology::config& cfg,
+                                                       const std::string& model,
+                                                       const std::string& taxonomy, int threads);
+
 struct worker_args {
   std::string config = "topology/default.yaml";  // topology config file
   std::string backend = "cpu";                   // cpu (the SLM) or null (no model)
   std::string model;                             // base model; default: the installed one
   std::string adapter = "topology/adapters/banking.gguf";  // for the cpu backend
-  std::string taxonomy = "data/banking77/taxonomy.csv";  // categories for the null backend
+  std::string taxonomy = "data/banking77/taxonomy.csv";  // categories for the null and generate backends
   int threads = 0;                               // inference threads; 0: all
   std::string worker_id;                         // default: host name
   std::vector<std::string> settings;             // extra kafka settings, key=value

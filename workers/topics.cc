@@ -2,9 +2,12 @@
 
 #include <librdkafka/rdkafka.h>
 
+#include <chrono>
 #include <memory>
 #include <set>
+#include <thread>
 
+#include "state/changelog.h"
 #include "workers/kafka_conf.h"
 
 namespace triage::workers {
@@ -74,6 +77,26 @@ result<void> create_topics(const topology::config& cfg, const std::vector<std::s
     }
   }
   return success();
+}
+
+result<std::string> create_state_changelog(const topology::config& cfg, int timeout_ms) {
+  if (!cfg.state.enabled) return std::string();
+  const auto& topic = cfg.state.changelog_topic;
+  // A topic created a moment ago may not be in the metadata yet: ask again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  auto n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets, timeout_ms);
+  while (!n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets, timeout_ms);
+  }
+  if (!n) {
+    return make_error(errc::client_failed, "state changelog '" + topic + "' is partitioned like the tickets topic '" +
+                                               cfg.topics.tickets + "': " + n.error().message);
+  }
+  auto ok = state::ensure_changelog_topic(cfg.kafka.settings, topic, n.value(), cfg.topics.replication_factor,
+                                          timeout_ms);
+  if (!ok) return make_error(errc::client_failed, ok.error().message);
+  return topic;
 }
 
 }  // namespace triage::workers

@@ -2,6 +2,7 @@
 //
 //   auto names = topic_names(cfg, {"cards", "payments"});   // all output + input topics
 //   auto ok = create_topics(cfg, names);                     // existing ones are kept
+//   auto changelog = create_state_changelog(cfg);            // "" when state is off
 #pragma once
 
 #include <string>
@@ -21,5 +22,12 @@ std::vector<std::string> topic_names(const topology::config& cfg,
 // an existing topic is left as it is. Errors name the topic.
 result<void> create_topics(const topology::config& cfg, const std::vector<std::string>& names,
                            int timeout_ms = 30000);
+
+// When state.enabled: the state changelog topic (state.changelog_topic),
+// compacted (cleanup.policy=compact), with as many partitions as the tickets
+// topic has on the broker (which must exist: create the topics first).
+// Returns its name, "" when state is off. An existing changelog is kept; one
+// with fewer partitions than the tickets topic is an error naming both.
+result<std::string> create_state_changelog(const topology::config& cfg, int timeout_ms = 30000);
 
 }  // namespace triage::workers

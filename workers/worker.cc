@@ -1,6 +1,10 @@
 #include "workers/worker.h"
 
+#include <algorithm>
 #include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <thread>
@@ -41,8 +45,8 @@ struct partition_list {
   ~partition_list() { RdKafka::TopicPartition::destroy(items); }
 };
 
-// For each (topic, partition) in the batch: the first offset read (to rewind
-// to) and the next offset to commit.
+// For each (topic, partition) in the batch: the first offset read and the
+// next offset to commit.
 struct batch_offsets {
   std::map<std::pair<std::string, int32_t>, std::pair<int64_t, int64_t>> ranges;
 
@@ -62,12 +66,29 @@ struct batch_offsets {
   }
 };
 
+// The batching estimate of a record's prompt tokens; the classifier
+// truncates precisely.
+int estimated_tokens(const input_record& r) { return static_cast<int>(r.value.size() / 4 + 1); }
+
+using partition_key = std::pair<std::string, int32_t>;
+
 }  // namespace
 
 struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::DeliveryReportCb {
   impl(const topology::config& c, backend& m, const options& o)
       : cfg(c), model(m), opts(o), proc(c, m),
         transactional(c.worker.delivery == topology::delivery_mode::exactly_once) {}
+
+  // Waits for the inference thread, which may still be inside the backend
+  // when run() gave up on its batch.
+  ~impl() {
+    {
+      std::lock_guard lock(job_mutex);
+      quit = true;
+    }
+    job_cv.notify_all();
+    if (inference.joinable()) inference.join();
+  }
 
   const topology::config& cfg;
   backend& model;
@@ -78,9 +99,10 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   std::unique_ptr<RdKafka::KafkaConsumer> consumer;
   std::unique_ptr<RdKafka::Producer> producer;
   worker_stats stats;
-  // Set by the rebalance callback (which runs inside consume()): the batch
-  // being collected belongs to a generation that no longer owns it.
-  bool revoked = false;
+  // Bumped by every revocation (the rebalance callback runs inside
+  // consume(), on the Kafka thread): a batch handed to the inference thread
+  // under an older generation is discarded when it comes back.
+  uint64_t generation = 0;
   int delivery_errors = 0;
   std::string last_delivery_error;
   // State (null when state.enabled is off).
@@ -93,6 +115,43 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   std::set<std::pair<int32_t, std::string>> drift_touched;
   uint64_t since_drift_check = 0;
   clock::time_point last_lag_report{};
+
+  // Backpressure: records read and not yet handed to the inference thread,
+  // oldest first (per partition in offset order). Kafka thread only.
+  struct queued {
+    input_record record;
+    int tokens = 0;
+    clock::time_point at;  // when it was queued: the batch's maximum wait counts from here
+  };
+  std::deque<queued> queue;
+  int64_t queue_tokens = 0;
+  std::set<partition_key> assigned;
+  std::set<partition_key> paused;
+  // Per assigned partition: the offset after the last record queued. A
+  // record below it was read already in this assignment (librdkafka 2.0 can
+  // deliver records again after a pause/resume; see worker.h) and is
+  // skipped, so that offsets never go backwards within an assignment.
+  std::map<partition_key, int64_t> next_offset;
+  // Copies for backpressure(), which other threads call.
+  std::atomic<uint64_t> queued_now{0}, queued_tokens_now{0}, paused_now{0}, pauses_now{0};
+
+  // The inference thread and the one batch it works on. `current` is set by
+  // the Kafka thread when idle, and taken back by it once `done`.
+  struct job {
+    std::vector<input_record> batch;
+    uint64_t generation = 0;
+    uint64_t tokens = 0;
+    bool started = false;  // under job_mutex
+    bool done = false;     // under job_mutex
+    std::vector<output_record> outputs;
+    std::string error;     // the backend threw: the worker stops
+    double seconds = 0;
+  };
+  mutable std::mutex job_mutex;
+  std::condition_variable job_cv;
+  std::unique_ptr<job> current;
+  bool quit = false;  // under job_mutex
+  std::thread inference;
 
   result<void> open_state() {
     const auto& st = cfg.state;
@@ -234,6 +293,10 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
         }
       }
       c->assign(parts);
+      // New partitions start resumed (revoked ones were resumed as they
+      // went); the eager revocation emptied the queue, so they are paused
+      // again only once it fills.
+      for (const auto* p : parts) assigned.insert({p->topic(), p->partition()});
       if (opts.health) opts.health->set(opts.health_check, true);
       if (opts.probe) opts.probe->rebalanced(parts.size());
     } else {
@@ -242,9 +305,126 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
         for (const auto* p : parts) opts.probe->revoked(p->topic(), p->partition());
         opts.probe->rebalanced(0);
       }
-      revoked = true;
+      // No commit is running (this is the Kafka thread, inside consume()):
+      // the batch with the inference thread, if any, is abandoned, and the
+      // queued records of these partitions are dropped; the new owner reads
+      // them from the committed offsets.
+      ++generation;
+      std::set<partition_key> gone;
+      for (const auto* p : parts) gone.insert({p->topic(), p->partition()});
+      drop_queued([&](const input_record& r) { return gone.count({r.topic, r.partition}) > 0; });
+      // Paused partitions are resumed before they go, so that whichever
+      // member gets them next (this one included) starts reading them.
+      partition_list resume;
+      for (const auto& tp : gone) {
+        if (paused.erase(tp) > 0) resume.items.push_back(RdKafka::TopicPartition::create(tp.first, tp.second));
+        assigned.erase(tp);
+        next_offset.erase(tp);
+      }
+      if (!resume.items.empty()) c->resume(resume.items);
+      publish();
       c->unassign();
     }
+  }
+
+  // --- Backpressure: the queue and the paused partitions (Kafka thread). ---
+
+  void publish() {
+    queued_now = queue.size();
+    queued_tokens_now = static_cast<uint64_t>(queue_tokens);
+    paused_now = paused.size();
+    pauses_now = stats.pauses;
+    stats.queue_peak = std::max<uint64_t>(stats.queue_peak, queue.size());
+  }
+
+  template <class Pred>
+  void drop_queued(Pred pred) {
+    for (auto it = queue.begin(); it != queue.end();) {
+      if (pred(it->record)) {
+        queue_tokens -= it->tokens;
+        it = queue.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
+
+  bool queue_full() const {
+    return static_cast<int64_t>(queue.size()) >= cfg.worker.queue_max_tickets ||
+           queue_tokens >= cfg.worker.queue_max_tokens;
+  }
+  bool queue_drained() const {
+    return static_cast<int64_t>(queue.size()) <= cfg.worker.queue_max_tickets / 2 &&
+           queue_tokens <= cfg.worker.queue_max_tokens / 2;
+  }
+
+  void enqueue(input_record r, clock::time_point at) {
+    const int tokens = estimated_tokens(r);
+    queue_tokens += tokens;
+    queue.push_back({std::move(r), tokens, at});
+  }
+
+  // Pauses every assigned partition not paused yet. librdkafka drops what it
+  // prefetched for them and later resumes after the last record consume()
+  // returned, so nothing is skipped or read twice.
+  void pause_all() {
+    partition_list parts;
+    for (const auto& tp : assigned) {
+      if (!paused.count(tp)) parts.items.push_back(RdKafka::TopicPartition::create(tp.first, tp.second));
+    }
+    if (parts.items.empty()) return;
+    const auto rc = consumer->pause(parts.items);
+    size_t n = 0;
+    for (const auto* p : parts.items) {
+      if (rc == RdKafka::ERR_NO_ERROR && p->err() == RdKafka::ERR_NO_ERROR) {
+        paused.insert({p->topic(), p->partition()});
+        ++n;
+      } else {
+        spdlog::warn("worker {}-{}: pause {}/{}: {}", opts.worker_id, opts.instance, p->topic(), p->partition(),
+                     RdKafka::err2str(rc != RdKafka::ERR_NO_ERROR ? rc : p->err()));
+      }
+    }
+    if (n == 0) return;
+    ++stats.pauses;
+    spdlog::debug("worker {}-{}: queue full ({} tickets, ~{} tokens): paused {} partition(s)", opts.worker_id,
+                  opts.instance, queue.size(), queue_tokens, n);
+  }
+
+  void resume_all() {
+    if (paused.empty()) return;
+    partition_list parts;
+    for (const auto& tp : paused) parts.items.push_back(RdKafka::TopicPartition::create(tp.first, tp.second));
+    const auto rc = consumer->resume(parts.items);
+    if (rc != RdKafka::ERR_NO_ERROR) {
+      spdlog::warn("worker {}-{}: resume: {}", opts.worker_id, opts.instance, RdKafka::err2str(rc));
+      return;  // tried again on the next turn
+    }
+    for (const auto* p : parts.items) {
+      if (p->err() == RdKafka::ERR_NO_ERROR) paused.erase({p->topic(), p->partition()});
+    }
+    ++stats.resumes;
+    spdlog::debug("worker {}-{}: queue drained ({} tickets): resumed, {} still paused", opts.worker_id,
+                  opts.instance, queue.size(), paused.size());
+  }
+
+  // After a push or a put-back: pause when full.
+  void check_queue() {
+    if (queue_full()) pause_all();
+    publish();
+  }
+
+  // A batch's records back at the front of the queue, in their order, due at
+  // once: its transaction failed, and the records are still in memory (no
+  // seek, so no record is read twice into the queue or skipped).
+  void put_back(std::vector<input_record>& batch) {
+    const auto due = clock::now() - std::chrono::milliseconds(cfg.worker.batch_max_wait_ms);
+    for (auto it = batch.rbegin(); it != batch.rend(); ++it) {
+      const int tokens = estimated_tokens(*it);
+      queue_tokens += tokens;
+      queue.push_front({std::move(*it), tokens, due});
+    }
+    batch.clear();
+    check_queue();
   }
 
   void dr_cb(RdKafka::Message& m) override {
@@ -313,67 +493,6 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     return success();
   }
 
-  // Collects up to one batch. Returns false when the worker should stop.
-  bool collect(std::vector<input_record>& batch, const std::atomic<bool>& stop,
-               clock::time_point& last_record) {
-    const auto& w = cfg.worker;
-    int tokens = 0;
-    clock::time_point deadline{};
-    revoked = false;
-    while (static_cast<int>(batch.size()) < w.batch_max_tickets && tokens < w.batch_max_tokens) {
-      if (opts.health) opts.health->heartbeat();
-      if (opts.probe && clock::now() - last_lag_report >= 1s) report_lag();
-      if (stop.load()) {
-        if (opts.health) opts.health->set_stopping();
-        return !batch.empty();
-      }
-      if (state_failure) return false;
-      int timeout_ms = 100;
-      if (!batch.empty()) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now());
-        if (left <= 0ms) break;
-        timeout_ms = static_cast<int>(std::min<int64_t>(left.count(), 100));
-      }
-      std::unique_ptr<RdKafka::Message> m(consumer->consume(timeout_ms));
-      if (revoked) {
-        // Everything collected so far belonged to revoked partitions; the
-        // new owner (maybe us again) re-reads it from the committed offsets.
-        batch.clear();
-        tokens = 0;
-        revoked = false;
-      }
-      switch (m->err()) {
-        case RdKafka::ERR_NO_ERROR: {
-          input_record r;
-          r.topic = m->topic_name();
-          r.partition = m->partition();
-          r.offset = m->offset();
-          if (m->key()) r.key = *m->key();
-          r.value.assign(static_cast<const char*>(m->payload()), m->len());
-          r.timestamp_ms = m->timestamp().timestamp;
-          // A token estimate from the size; the classifier truncates precisely.
-          tokens += static_cast<int>(r.value.size() / 4 + 1);
-          if (batch.empty()) deadline = clock::now() + std::chrono::milliseconds(w.batch_max_wait_ms);
-          if (stats.first_record == clock::time_point{}) stats.first_record = clock::now();
-          if (opts.probe) opts.probe->consumed(r.partition);
-          batch.push_back(std::move(r));
-          last_record = clock::now();
-          break;
-        }
-        case RdKafka::ERR__TIMED_OUT:
-        case RdKafka::ERR__PARTITION_EOF:
-          break;
-        default:
-          spdlog::warn("worker {}-{}: consume: {}", opts.worker_id, opts.instance, m->errstr());
-      }
-      if (batch.empty() && opts.idle_exit_ms > 0 &&
-          clock::now() - last_record > std::chrono::milliseconds(opts.idle_exit_ms)) {
-        return false;
-      }
-    }
-    return true;
-  }
-
   // Consumer lag of every assigned partition, from librdkafka's cached high
   // watermarks (no broker round trip).
   void report_lag() {
@@ -388,16 +507,6 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           high >= 0) {
         opts.probe->lag(p->topic(), p->partition(), std::max<int64_t>(0, high - p->offset()));
       }
-    }
-  }
-
-  void rewind(const batch_offsets& offsets) {
-    for (const auto& [tp, range] : offsets.ranges) {
-      std::unique_ptr<RdKafka::TopicPartition> p(
-          RdKafka::TopicPartition::create(tp.first, tp.second, range.first));
-      // Fails harmlessly if the partition was revoked meanwhile: its new
-      // owner starts from the committed offset anyway.
-      consumer->seek(*p, 5000);
     }
   }
 
@@ -437,11 +546,13 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     return success();
   }
 
-  // Commits one processed batch. Returns false if it was not committed (and
-  // the consumer was rewound to re-read it); an error if the worker must stop.
+  // Commits one processed batch. Returns false if it was not committed (the
+  // caller puts it back in the queue); an error if the worker must stop.
+  // `timeout_ms` gives each blocking step its time limit.
+  template <class Timeout>
   result<bool> commit(const std::vector<input_record>& batch,
                       const std::vector<output_record>& outputs, const state::update* up,
-                      int timeout_ms) {
+                      Timeout timeout_ms) {
     const batch_offsets offsets(batch);
     partition_list next;
     offsets.next_offsets(next);
@@ -453,13 +564,12 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           return make_error(errc::client_failed,
                             step + " (transactional.id '" + txn_id + "'): " + what);
         }
-        spdlog::warn("worker {}-{}: {} failed, aborting the transaction and re-reading the batch: {}",
+        spdlog::warn("worker {}-{}: {} failed, aborting the transaction and processing the batch again: {}",
                      opts.worker_id, opts.instance, step, what);
-        std::unique_ptr<RdKafka::Error> a(producer->abort_transaction(timeout_ms));
+        std::unique_ptr<RdKafka::Error> a(producer->abort_transaction(timeout_ms()));
         if (a) return make_error(errc::client_failed, "abort_transaction: " + a->str());
         ++stats.transactions_aborted;
         if (opts.probe) opts.probe->transaction_aborted();
-        rewind(offsets);
         return false;
       };
       auto is_fatal = [](const RdKafka::Error& err) {
@@ -469,9 +579,9 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       if (auto p = produce_all(outputs); !p) return failed("produce", false, p.error().message);
       if (auto p = produce_changelog(up); !p) return failed("produce", false, p.error().message);
       std::unique_ptr<RdKafka::ConsumerGroupMetadata> meta(consumer->groupMetadata());
-      e.reset(producer->send_offsets_to_transaction(next.items, meta.get(), timeout_ms));
+      e.reset(producer->send_offsets_to_transaction(next.items, meta.get(), timeout_ms()));
       if (e) return failed("send_offsets_to_transaction", is_fatal(*e), e->str());
-      e.reset(producer->commit_transaction(timeout_ms));
+      e.reset(producer->commit_transaction(timeout_ms()));
       if (e) return failed("commit_transaction", is_fatal(*e), e->str());
       return true;
     }
@@ -479,10 +589,9 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     delivery_errors = 0;
     if (auto p = produce_all(outputs); !p) return p.error();
     if (auto p = produce_changelog(up); !p) return p.error();
-    if (producer->flush(timeout_ms) != RdKafka::ERR_NO_ERROR || delivery_errors > 0) {
-      spdlog::warn("worker {}-{}: {} outputs not acknowledged ({}); re-reading the batch",
+    if (producer->flush(timeout_ms()) != RdKafka::ERR_NO_ERROR || delivery_errors > 0) {
+      spdlog::warn("worker {}-{}: {} outputs not acknowledged ({}); processing the batch again",
                    opts.worker_id, opts.instance, delivery_errors, last_delivery_error);
-      rewind(offsets);
       return false;
     }
     // The state before the offsets: a crash in between leaves the store
@@ -495,7 +604,6 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     if (rc != RdKafka::ERR_NO_ERROR) {
       spdlog::warn("worker {}-{}: offset commit failed ({}); outputs may repeat",
                    opts.worker_id, opts.instance, RdKafka::err2str(rc));
-      rewind(offsets);
       return false;
     }
     return true;
@@ -536,70 +644,258 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
     opts.probe->committed(e2e);
   }
 
-  result<void> run(const std::atomic<bool>& stop) {
-    auto last_record = clock::now();
-    std::vector<input_record> batch;
+  // --- The inference thread. ---
+
+  void inference_loop() {
     for (;;) {
-      batch.clear();
-      const bool more = collect(batch, stop, last_record);
-      if (!batch.empty()) {
-        std::vector<output_record> outputs;
-        const auto started = clock::now();
-        try {
-          outputs = proc.process(batch);
-        } catch (const std::exception& e) {
+      job* j = nullptr;
+      {
+        std::unique_lock lock(job_mutex);
+        job_cv.wait(lock, [&] { return quit || (current && !current->started); });
+        if (quit) return;
+        j = current.get();
+        j->started = true;
+      }
+      const auto started = clock::now();
+      try {
+        j->outputs = proc.process(j->batch);
+      } catch (const std::exception& e) {
+        j->error = e.what();
+      } catch (...) {
+        j->error = "unknown exception";
+      }
+      j->seconds = std::chrono::duration<double>(clock::now() - started).count();
+      {
+        std::lock_guard lock(job_mutex);
+        j->done = true;
+      }
+      job_cv.notify_all();  // the Kafka thread may be waiting for it (wait_done)
+    }
+  }
+
+  // Waits up to `ms` for the batch with the inference thread to be done.
+  void wait_done(int ms) {
+    std::unique_lock lock(job_mutex);
+    job_cv.wait_for(lock, std::chrono::milliseconds(ms), [&] { return !current || current->done; });
+  }
+
+  // Hands the oldest queued records (up to the batch limits) to the
+  // inference thread.
+  void hand_batch() {
+    const auto& w = cfg.worker;
+    auto j = std::make_unique<job>();
+    j->generation = generation;
+    int tokens = 0;
+    while (!queue.empty() && static_cast<int>(j->batch.size()) < w.batch_max_tickets &&
+           tokens < w.batch_max_tokens) {
+      tokens += queue.front().tokens;
+      queue_tokens -= queue.front().tokens;
+      j->batch.push_back(std::move(queue.front().record));
+      queue.pop_front();
+    }
+    j->tokens = static_cast<uint64_t>(tokens);
+    publish();
+    if (!inference.joinable()) inference = std::thread([this] { inference_loop(); });
+    {
+      std::lock_guard lock(job_mutex);
+      current = std::move(j);
+    }
+    job_cv.notify_all();
+  }
+
+  // The batch back from the inference thread, if it is done.
+  std::unique_ptr<job> take_done() {
+    std::lock_guard lock(job_mutex);
+    if (!current || !current->done) return nullptr;
+    return std::move(current);
+  }
+
+  bool classifying() const {
+    std::lock_guard lock(job_mutex);
+    return current != nullptr;
+  }
+
+  // A full batch is queued, or the oldest queued record waited long enough.
+  bool batch_due(clock::time_point now) const {
+    if (queue.empty()) return false;
+    const auto& w = cfg.worker;
+    if (static_cast<int>(queue.size()) >= w.batch_max_tickets || queue_tokens >= w.batch_max_tokens) return true;
+    return now - queue.front().at >= std::chrono::milliseconds(w.batch_max_wait_ms);
+  }
+
+  // State, commit, local state, counts and metrics for one classified batch.
+  // Returns false if the transaction failed (the batch went back to the
+  // queue, or was dropped when stopping); an error if the worker must stop.
+  template <class Timeout>
+  result<bool> finish(job& j, bool stopping, Timeout timeout_ms) {
+    auto& batch = j.batch;
+    auto& outputs = j.outputs;
+    if (opts.probe) opts.probe->batch(batch.size(), j.tokens, j.seconds);
+    std::optional<state::update> up;
+    if (store) {
+      const batch_offsets offsets(batch);
+      std::map<int32_t, int64_t> next;
+      for (const auto& [tp, range] : offsets.ranges) next[tp.second] = range.second;
+      const auto facts = state_facts(batch, outputs, cfg.state.keep_ticket_text);
+      auto u = updater->prepare(facts, next);
+      if (!u) return make_error(errc::client_failed, "state: " + u.error().message);
+      up = std::move(u.value());
+      for (const auto& f : facts) drift_touched.insert({f.partition, state::quarter_of(f.timestamp_ms)});
+    }
+    auto committed = commit(batch, outputs, up ? &*up : nullptr, timeout_ms);
+    if (!committed) return committed.error();
+    if (!committed.value()) {
+      if (stopping) {
+        ++stats.batches_abandoned;  // the next owner reads it from the committed offsets
+      } else {
+        put_back(batch);
+      }
+      return false;
+    }
+    if (up && transactional) {
+      // Committed: now the local copy (see worker.h).
+      if (auto ok = updater->apply(*up); !ok) return make_error(errc::client_failed, "state: " + ok.error().message);
+    }
+    if (up) {
+      stats.changelog_records += up->changelog.size();
+      since_drift_check += outputs.size();
+      if (since_drift_check >= 2000) check_drift();
+    }
+    count(outputs);
+    report(batch, outputs);
+    return true;
+  }
+
+  // Leaves the group (partitions move at once) and returns `e`.
+  error fail(error e) {
+    consumer->close();
+    return e;
+  }
+
+  // --- The Kafka thread. ---
+
+  result<void> run(const std::atomic<bool>& stop) {
+    const auto& w = cfg.worker;
+    auto last_record = clock::now();
+    bool stopping = false;
+    clock::time_point deadline{};       // of the shutdown
+    clock::time_point classify_until{}; // a batch still classifying then is abandoned
+    // Each blocking step of a commit: 60 s, or what is left of the shutdown.
+    auto timeout_ms = [&]() -> int {
+      if (!stopping) return 60000;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count();
+      return static_cast<int>(std::max<int64_t>(100, left));
+    };
+    for (;;) {
+      const auto now = clock::now();
+      // A hung backend must show in liveness: no heartbeat while a batch is
+      // with the inference thread (as when the loop classified inline).
+      if (opts.health && !classifying()) opts.health->heartbeat();
+      if (opts.probe && now - last_lag_report >= 1s) report_lag();
+      if (state_failure) return fail(*state_failure);
+      if (stop.load() && !stopping) {
+        stopping = true;
+        deadline = now + std::chrono::milliseconds(w.shutdown_timeout_ms);
+        const auto reserve = std::min<std::chrono::milliseconds>(
+            std::chrono::milliseconds(w.shutdown_timeout_ms / 2), 5000ms);
+        classify_until = deadline - reserve;
+        if (opts.health) opts.health->set_stopping();
+        spdlog::info("worker {}-{}: stopping: {} queued record(s) left to the partitions' next owner{}",
+                     opts.worker_id, opts.instance, queue.size(),
+                     classifying() ? ", finishing the batch in flight" : "");
+        drop_queued([](const input_record&) { return true; });
+        publish();
+      }
+
+      if (auto j = take_done()) {
+        if (opts.health) opts.health->heartbeat();
+        if (j->generation != generation) {
+          // Its partitions were revoked while it was classified.
+          ++stats.batches_abandoned;
+        } else if (!j->error.empty()) {
           // The backend failed as a whole (device lost): nothing of this
           // batch is committed; another worker, or this one restarted, takes it.
-          consumer->close();
-          return make_error(errc::client_failed,
-                            "backend " + model.name() + " failed: " + std::string(e.what()));
+          return fail(make_error(errc::client_failed, "backend " + model.name() + " failed: " + j->error));
+        } else {
+          auto done = finish(*j, stopping, timeout_ms);
+          if (!done) return fail(done.error());
+          if (!stopping && opts.max_records > 0 && stats.consumed >= opts.max_records) break;
         }
-        if (opts.probe) {
-          uint64_t tokens = 0;
-          for (const auto& r : batch) tokens += r.value.size() / 4 + 1;  // the batching estimate
-          opts.probe->batch(batch.size(), tokens,
-                            std::chrono::duration<double>(clock::now() - started).count());
+      }
+
+      const bool busy = classifying();
+      if (stopping) {
+        if (!busy) break;
+        if (now >= classify_until) {
+          ++stats.batches_abandoned;
+          spdlog::warn("worker {}-{}: the backend did not finish its batch within the shutdown timeout; "
+                       "abandoning it (nothing of it was produced or committed)",
+                       opts.worker_id, opts.instance);
+          break;
         }
-        std::optional<state::update> up;
-        if (store) {
-          const batch_offsets offsets(batch);
-          std::map<int32_t, int64_t> next;
-          for (const auto& [tp, range] : offsets.ranges) next[tp.second] = range.second;
-          const auto facts = state_facts(batch, outputs, cfg.state.keep_ticket_text);
-          auto u = updater->prepare(facts, next);
-          if (!u) {
-            consumer->close();
-            return make_error(errc::client_failed, "state: " + u.error().message);
-          }
-          up = std::move(u.value());
-          for (const auto& f : facts) drift_touched.insert({f.partition, state::quarter_of(f.timestamp_ms)});
+      } else {
+        if (!busy && batch_due(now)) hand_batch();
+        if (!paused.empty() && queue_drained()) resume_all();
+        if (opts.idle_exit_ms > 0 && !busy && queue.empty() &&
+            now - last_record > std::chrono::milliseconds(opts.idle_exit_ms)) {
+          break;
         }
-        const int timeout = stop.load() ? cfg.worker.shutdown_timeout_ms : 60000;
-        auto committed = commit(batch, outputs, up ? &*up : nullptr, timeout);
-        if (!committed) return committed.error();
-        if (committed.value()) {
-          if (up && transactional) {
-            // Committed: now the local copy (see worker.h).
-            if (auto ok = updater->apply(*up); !ok) {
-              consumer->close();
-              return make_error(errc::client_failed, "state: " + ok.error().message);
+      }
+
+      // consume() at least every 100 ms (group membership, rebalance
+      // callbacks). While a batch is classified: if records can still come,
+      // poll for them briefly so the batch's end is noticed within 5 ms; if
+      // the partitions are paused (or stopping), wait for the batch itself.
+      // Otherwise wait for records, less when the oldest queued record's
+      // wait ends first.
+      int wait_ms = 100;
+      if (classifying()) {
+        if (stopping || !paused.empty()) {
+          wait_done(100);
+          wait_ms = 0;
+        } else {
+          wait_ms = 5;
+        }
+      } else if (!stopping && !queue.empty()) {
+        const auto due = queue.front().at + std::chrono::milliseconds(w.batch_max_wait_ms);
+        wait_ms = static_cast<int>(std::clamp<int64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(due - clock::now()).count(), 0, 100));
+      }
+      std::unique_ptr<RdKafka::Message> m(consumer->consume(wait_ms));
+      switch (m->err()) {
+        case RdKafka::ERR_NO_ERROR: {
+          // Read while stopping: not queued, never committed; the next owner
+          // reads it again.
+          if (stopping) break;
+          input_record r;
+          r.topic = m->topic_name();
+          r.partition = m->partition();
+          r.offset = m->offset();
+          if (m->key()) r.key = *m->key();
+          r.value.assign(static_cast<const char*>(m->payload()), m->len());
+          r.timestamp_ms = m->timestamp().timestamp;
+          auto& next = next_offset[{r.topic, r.partition}];
+          if (next > 0 && r.offset < next) {
+            if (stats.records_reread++ == 0 || stats.records_reread % 1000 == 0) {
+              spdlog::warn("worker {}-{}: {}/{}: offset {} delivered again after {} (after a pause/resume); "
+                           "skipped ({} so far)", opts.worker_id, opts.instance, r.topic, r.partition,
+                           r.offset, next - 1, stats.records_reread);
             }
+            break;
           }
-          if (up) {
-            stats.changelog_records += up->changelog.size();
-            since_drift_check += outputs.size();
-            if (since_drift_check >= 2000) check_drift();
-          }
-          count(outputs);
-          report(batch, outputs);
+          next = r.offset + 1;
+          if (stats.first_record == clock::time_point{}) stats.first_record = clock::now();
+          if (opts.probe) opts.probe->consumed(r.partition);
+          last_record = clock::now();
+          enqueue(std::move(r), last_record);
+          check_queue();
+          break;
         }
-      }
-      if (state_failure) {
-        consumer->close();
-        return *state_failure;
-      }
-      if (!more || stop.load() || (opts.max_records > 0 && stats.consumed >= opts.max_records)) {
-        break;
+        case RdKafka::ERR__TIMED_OUT:
+        case RdKafka::ERR__PARTITION_EOF:
+          break;
+        default:
+          spdlog::warn("worker {}-{}: consume: {}", opts.worker_id, opts.instance, m->errstr());
       }
     }
     if (store && !drift_touched.empty()) check_drift();
@@ -607,7 +903,11 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
                  opts.worker_id, opts.instance, stats.consumed, stats.routed, stats.escalated,
                  stats.dead_lettered);
     consumer->close();  // leaves the group, so partitions move at once
-    producer->flush(cfg.worker.shutdown_timeout_ms);
+    const int flush_ms =
+        stopping ? static_cast<int>(std::max<int64_t>(
+                       0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - clock::now()).count()))
+                 : w.shutdown_timeout_ms;
+    producer->flush(flush_ms);
     return success();
   }
 };
@@ -659,5 +959,13 @@ result<std::unique_ptr<kafka_worker>> kafka_worker::create(const topology::confi
 result<void> kafka_worker::run(const std::atomic<bool>& stop) { return impl_->run(stop); }
 
 const worker_stats& kafka_worker::stats() const { return impl_->stats; }
+
+kafka_worker::backpressure_state kafka_worker::backpressure() const {
+  return {.queued_tickets = impl_->queued_now.load(),
+          .queued_tokens = impl_->queued_tokens_now.load(),
+          .paused_partitions = impl_->paused_now.load(),
+          .pauses = impl_->pauses_now.load(),
+          .classifying = impl_->classifying()};
+}
 
 }  // namespace triage::workers

@@ -1,6 +1,7 @@
-// worker.h: the Kafka consumer loop. Joins the consumer group, collects
-// batches (by ticket count, token budget and maximum wait), hands them to the
-// processor, and commits outputs and input offsets together.
+// worker.h: the Kafka consumer loop. Joins the consumer group, queues what it
+// reads (bounded, pausing partitions when full), collects batches (by ticket
+// count, token budget and maximum wait), classifies them on an inference
+// thread, and commits outputs and input offsets together.
 //
 //   kafka_worker::options o{.worker_id = "host-1"};
 //   auto w = kafka_worker::create(cfg, backend, o);
@@ -8,11 +9,37 @@
 //   std::atomic<bool> stop{false};              // set from SIGTERM
 //   auto done = w.value()->run(stop);           // returns when stopped or fenced
 //
+// Threads: run() is the Kafka thread. It alone calls the consumer and the
+// producer (consume, pause, resume, rebalance callbacks, transactions) and
+// the state store, so none of those is shared. It keeps calling consume()
+// (at least every 100 ms) while a batch is being classified, so a long batch
+// never makes the worker miss max.poll.interval.ms and leave the group. The
+// inference thread (owned by the worker) runs the processor (decode,
+// classify, route) on one batch at a time and hands the outputs back; a
+// batch is committed by the Kafka thread before the next one is handed over.
+//
+// Backpressure (worker.queue_max_tickets, worker.queue_max_tokens): records
+// read wait in a bounded in-memory queue for the inference thread. When the
+// queue reaches either limit, every assigned partition is paused (librdkafka
+// drops what it had prefetched for them and, on resume, fetches again from
+// the record after the last one the worker read), so neither the queue nor
+// librdkafka's prefetch grows while the backend is slower than the stream;
+// consume() still runs, so the group membership stays alive. Once the queue
+// has drained to half of both limits, the paused partitions are resumed.
+// backpressure() reports the queue depth and the paused partitions, from any
+// thread. Offsets never go backwards within an assignment: a record at or
+// below one already queued for its partition is skipped and counted
+// (worker_stats::records_reread). librdkafka 2.0 does deliver such records
+// after a resume: backpressure_test caught a partition with no committed
+// offset (start "earliest") being read again from offset 0 after offset 26,
+// a stale start position reused on resume like librdkafka issue #4686.
+//
 // Delivery (worker.delivery):
 // - exactly_once: each batch's outputs and the next input offsets go into
 //   one Kafka transaction. The transactional id is stable per worker id and
 //   instance, so a restarted worker fences the zombie it replaces. A failed
-//   transaction is aborted and the batch re-read from the committed offsets.
+//   transaction is aborted and the batch goes back to the front of the queue
+//   (it is still in memory) to be processed and committed again.
 // - at_least_once: idempotent producer; offsets are committed once every
 //   output of the batch is acknowledged.
 //
@@ -33,9 +60,22 @@
 // as its outputs are.
 //
 // Rebalances: the eager assignor revokes every partition before a new
-// assignment; a batch in flight when that happens is abandoned (its
-// transaction aborted, nothing committed) and the partitions' new owner
-// re-reads it from the committed offsets. Never half-committed.
+// assignment. The revocation runs on the Kafka thread, never inside a
+// commit, so a batch is either committed before it or abandoned: records
+// queued for the revoked partitions are dropped, a batch still being
+// classified is discarded when it comes back (nothing of it is produced or
+// committed), and paused partitions are resumed and forgotten, so partitions
+// assigned later start resumed. The partitions' new owner (maybe this worker
+// again) reads the dropped records from the committed offsets.
+//
+// Shutdown (stop set, e.g. on SIGTERM), bounded by worker.shutdown_timeout_ms:
+// the queue is dropped (uncommitted; the next owner reads it again); a batch
+// being classified gets until half of the timeout (at most 5 s before the
+// end) to finish, then its transaction gets what is left of the timeout to
+// commit, or is aborted; a batch that does not finish in time is abandoned
+// (no transaction was open for it). Then the consumer leaves the group.
+// run() returns without waiting for a backend call that does not return;
+// the destructor waits for it (a backend call cannot be interrupted).
 #pragma once
 
 #include <atomic>
@@ -70,6 +110,12 @@ struct worker_stats {
   uint64_t state_records_restored = 0;  // changelog records read doing so
   uint64_t changelog_records = 0;       // produced (committed batches only)
   uint64_t drift_alerts = 0;            // thresholds crossed (each logged once)
+  // Backpressure and shutdown.
+  uint64_t pauses = 0;                  // times the partitions were paused (queue full)
+  uint64_t resumes = 0;                 // times they were resumed (queue drained)
+  uint64_t queue_peak = 0;              // most tickets queued at once
+  uint64_t batches_abandoned = 0;       // classified but not committed (revoked, stopped)
+  uint64_t records_reread = 0;          // delivered again by librdkafka, skipped
   std::map<std::string, uint64_t> alerts;  // "psi_category 00003 2026Q4" -> 1
   std::map<std::string, uint64_t> by_topic;  // outputs per output topic
   std::map<std::string, uint64_t> by_reason; // escalation and dead-letter reasons
@@ -113,7 +159,19 @@ class kafka_worker {
   // worker.shutdown_timeout_ms and leaves the group.
   result<void> run(const std::atomic<bool>& stop);
 
+  // Written by run()'s thread; read it after run() returned.
   const worker_stats& stats() const;
+
+  // The queue and the paused partitions now; safe from any thread (metrics,
+  // tests) while run() is going.
+  struct backpressure_state {
+    uint64_t queued_tickets = 0;
+    uint64_t queued_tokens = 0;     // estimated: bytes / 4 + 1 per ticket
+    uint64_t paused_partitions = 0;
+    uint64_t pauses = 0;            // times the partitions were paused so far
+    bool classifying = false;       // a batch is with the inference thread
+  };
+  backpressure_state backpressure() const;
 
  private:
   struct impl;

@@ -30,7 +30,13 @@ result<model> model::load(const std::string& path, const model_options& opts) {
   if (!c) return c.error();
   auto w = load_weights(r.value(), c.value());
   if (!w) return w.error();
-  return model(std::move(r.value()), std::move(c.value()), std::move(w.value()), opts);
+  model m(std::move(r.value()), std::move(c.value()), std::move(w.value()), opts);
+  if (!opts.loras.empty()) {  // LoRA adapters: merged into F32 copies (lora.h)
+    auto merged = merge_loras(m.gguf_, m.cfg_, m.w_, opts.loras, m.pool_.get(),
+                              opts.lora_f16 ? gguf::tensor_type::f16 : gguf::tensor_type::f32);
+    if (!merged) return merged.error();
+  }
+  return m;
 }
 
 void model::check_tokens(std::span<const std::vector<int32_t>> seqs) const {
@@ -185,6 +191,52 @@ std::vector<int32_t> model::generate_greedy(std::span<const int32_t> prompt, int
     b = ragged_batch::single(tok, static_cast<int32_t>(cache.size()));
   }
   return out;
+}
+
+void model::extend(kv_cache& cache, std::span<const int32_t> tokens, std::span<float> logits) {
+  std::lock_guard lock(*mutex_);
+  if (tokens.empty()) throw std::invalid_argument("model::extend: no tokens");
+  if (cache.kv_dim() != cfg_.kv_dim()) {
+    throw std::invalid_argument("model::extend: the cache is not shaped for this model");
+  }
+  if (logits.size() < static_cast<size_t>(cfg_.vocab_size)) {
+    throw std::invalid_argument("model::extend: logits span shorter than the vocabulary");
+  }
+  if (cache.size() + static_cast<int64_t>(tokens.size()) > cache.capacity()) {
+    throw std::length_error("model::extend: " + std::to_string(tokens.size()) +
+                            " tokens do not fit the KV cache (" + std::to_string(cache.size()) +
+                            " of " + std::to_string(cache.capacity()) + " used)");
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= cfg_.vocab_size) {
+      throw std::invalid_argument("model::extend: token id " + std::to_string(t) +
+                                  " is outside the vocabulary (" +
+                                  std::to_string(cfg_.vocab_size) + ")");
+    }
+  }
+  const ragged_batch b = ragged_batch::single(tokens, static_cast<int32_t>(cache.size()));
+  run_blocks(b, cfg_.n_layers, &cache);
+  const int64_t row = b.n_tokens() - 1;
+  logits_of_rows(std::span<const int64_t>(&row, 1), logits.data());
+}
+
+decoder::decoder(model& m, int64_t capacity)
+    : m_(&m),
+      cache_(m.cfg().n_layers, m.cfg().kv_dim(),
+             std::clamp<int64_t>(capacity, 1, m.cfg().context_length)),
+      logits_(static_cast<size_t>(m.cfg().vocab_size)) {}
+
+std::span<const float> decoder::feed(std::span<const int32_t> tokens) {
+  m_->extend(cache_, tokens, logits_);
+  return logits_;
+}
+
+void decoder::truncate(int64_t n) {
+  if (n < 0 || n > cache_.size()) {
+    throw std::invalid_argument("decoder::truncate: " + std::to_string(n) + " outside 0.." +
+                                std::to_string(cache_.size()));
+  }
+  cache_.set_size(n);
 }
 
 }  // namespace triage::model

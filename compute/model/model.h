@@ -8,6 +8,10 @@
 //   auto out = m.value().forward(seqs, {.pool = triage::model::pooling::both});
 //   std::span<const float> a_last(out.last.data(), out.dim);   // sequence 0
 //   auto ids = m.value().generate_greedy(prompt_ids, 32);
+//   triage::model::decoder d(m.value(), 256);       // step-wise, with a KV cache
+//   auto logits = d.feed(prompt_ids);               // last token's logits (vocab)
+//   const int64_t mark = d.size();                  // shared prefix
+//   d.feed(std::vector<int32_t>{a}); d.truncate(mark); d.feed(std::vector<int32_t>{b});
 //
 // Classification reads pooled hidden states and never computes the
 // vocabulary-wide output layer; logits are computed only when asked.
@@ -26,7 +30,9 @@
 #include "compute/cpu/thread_pool.h"
 #include "compute/gguf/reader.h"
 #include "compute/model/config.h"
+#include "compute/model/kv_cache.h"
 #include "compute/model/llama.h"
+#include "compute/model/lora.h"
 #include "compute/model/run_state.h"
 #include "compute/model/weights.h"
 
@@ -42,6 +48,16 @@ struct model_options {
   // Round Q, K, V and attention weights to F16 like llama.cpp's F16 KV
   // cache, to track its results closely. Default: true.
   bool f16_attention = true;
+  // LoRA adapters merged into the weights at load time, in order (see
+  // lora.h): each target weight becomes an F32 copy owned by the model.
+  // Default: empty (the weights stay in the file's mapping).
+  std::vector<lora_spec> loras = {};
+  // Keep the LoRA-merged matrices as F16 instead of F32: half the memory
+  // (SmolLM2, adapter on attn_q/attn_v/ffn_down: peak RSS +84 MB instead of
+  // +152 MB) and faster float matmuls, at F16 rounding of the merged
+  // weights (a little further from llama.cpp, see compute/model/README.md).
+  // Default: false.
+  bool lora_f16 = false;
 };
 
 enum class pooling {
@@ -111,6 +127,14 @@ class model {
   std::vector<int32_t> generate_greedy(std::span<const int32_t> prompt, int n_tokens,
                                        const std::function<bool(int32_t)>& on_token);
 
+  // One step of incremental decoding: runs `tokens` as the continuation of
+  // the sequence held in `cache` (their keys and values are appended) and
+  // writes the last token's logits (vocab floats) to `logits`. Throws
+  // std::invalid_argument for an empty span, a token id outside the
+  // vocabulary or a cache of another shape, std::length_error when the cache
+  // cannot hold them. decoder (below) wraps it.
+  void extend(kv_cache& cache, std::span<const int32_t> tokens, std::span<float> logits);
+
  private:
   model(gguf::reader&& g, config c, weights w, const model_options& opts);
   void check_tokens(std::span<const std::vector<int32_t>> seqs) const;
@@ -125,6 +149,33 @@ class model {
   std::unique_ptr<cpu::thread_pool> pool_;
   std::unique_ptr<run_state> st_;
   std::unique_ptr<std::mutex> mutex_;
+};
+
+// A sequence being decoded step by step: a KV cache of fixed capacity and
+// the logits after the last token fed. truncate() forgets positions (the
+// cache is append-only, so going back to a shorter length is free), which is
+// how several continuations are scored after one shared prefix. The model
+// must outlive the decoder; one decoder per thread.
+class decoder {
+ public:
+  // capacity: most positions the sequence will hold (at most the model's
+  // context length).
+  decoder(model& m, int64_t capacity);
+
+  // Appends the tokens and returns the last one's logits (vocab floats,
+  // valid until the next feed). Throws as model::extend does.
+  std::span<const float> feed(std::span<const int32_t> tokens);
+  // Forgets every position from n on (n <= size()); logits() is stale until
+  // the next feed().
+  void truncate(int64_t n);
+  int64_t size() const { return cache_.size(); }
+  int64_t capacity() const { return cache_.capacity(); }
+  std::span<const float> logits() const { return logits_; }
+
+ private:
+  model* m_;
+  kv_cache cache_;
+  std::vector<float> logits_;
 };
 
 }  // namespace triage::model

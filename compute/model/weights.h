@@ -48,9 +48,12 @@ struct weights {
   cpu::matrix_view output;             // (vocab, dim) output.weight, or token_embd when tied
   bool tied_output = false;            // the file has no output.weight
   std::vector<layer_weights> layers;   // (n_layers)
-  // 1-D tensors converted to F32 (each a separate allocation, so the spans
-  // above stay valid when `weights` moves).
+  // 1-D tensors converted to F32, and matrices merged with LoRA adapters
+  // (lora.h), each a separate allocation, so the views above stay valid
+  // when `weights` moves.
   std::vector<std::unique_ptr<float[]>> converted;
+  // LoRA-merged matrices kept as F16 (model_options::lora_f16).
+  std::vector<std::unique_ptr<uint16_t[]>> converted_f16;
 };
 
 // Finds and checks every tensor the architecture needs (llama, plus the

@@ -83,5 +83,31 @@ TEST(buckets, quarters_and_hours_in_utc) {
   EXPECT_FALSE(is_quarter("26Q4"));
 }
 
+TEST(unknown_bin, edges_are_shares_of_the_ticket) {
+  EXPECT_EQ(unknown_bin(0, 0), 0);
+  EXPECT_EQ(unknown_bin(0, 100), 0);
+  EXPECT_EQ(unknown_bin(1, 101), 1);   // 0.99%
+  EXPECT_EQ(unknown_bin(1, 100), 2);   // 1%
+  EXPECT_EQ(unknown_bin(4, 100), 3);   // 4%
+  EXPECT_EQ(unknown_bin(5, 100), 4);   // 5%
+  EXPECT_EQ(unknown_bin(19, 100), 5);  // 19%
+  EXPECT_EQ(unknown_bin(49, 100), 6);
+  EXPECT_EQ(unknown_bin(50, 100), 7);
+  EXPECT_EQ(unknown_bin(9, 9), unknown_bins - 1);
+}
+
+TEST(is_fragment_piece, complete_characters_are_known_cut_ones_are_not) {
+  EXPECT_FALSE(is_fragment_piece("hello"));
+  EXPECT_FALSE(is_fragment_piece(" caf\xc3\xa9"));        // "é" whole
+  EXPECT_FALSE(is_fragment_piece("\xe2\x82\xac"));        // "€"
+  EXPECT_FALSE(is_fragment_piece("\xf0\x9f\x98\x80"));    // an emoji, whole
+  EXPECT_FALSE(is_fragment_piece(""));                     // control tokens render empty
+  EXPECT_TRUE(is_fragment_piece("\xc3"));                  // a lead byte alone
+  EXPECT_TRUE(is_fragment_piece("\xa9"));                  // a continuation byte alone
+  EXPECT_TRUE(is_fragment_piece("\xe2\x82"));              // two bytes of three
+  EXPECT_TRUE(is_fragment_piece("ab\xf0\x9f"));            // text, then a cut emoji
+  EXPECT_TRUE(is_fragment_piece("\xff"));                  // never valid in UTF-8
+}
+
 }  // namespace
 }  // namespace triage::state

@@ -265,6 +265,35 @@ TEST_F(updater_test, summary_and_drift_from_the_stored_statistics) {
   EXPECT_DOUBLE_EQ(j["categories"][1]["escalation_rate"].get<double>(), 1.0);
 }
 
+TEST_F(updater_test, unknown_token_rate_drifts_against_the_baseline) {
+  updater u(*db, {.baseline_tickets = 4});
+  // Baseline: 40 tokens, none unknown. Then 2 tickets with 2/40 (5%: bin
+  // [5%, 10%)) and 2 with 30/40 (75%: bin >= 50%).
+  std::vector<ticket_fact> facts;
+  for (int i = 0; i < 4; ++i) facts.push_back(fact(0, i, "B-" + std::to_string(i), "routed", "cards", 0.95f));
+  for (int i = 0; i < 4; ++i) {
+    auto f = fact(0, 4 + i, "U-" + std::to_string(i), "routed", "cards", 0.95f);
+    f.unknown_tokens = i < 2 ? 2 : 30;
+    facts.push_back(f);
+  }
+  auto up = u.prepare(facts, {{0, 8}});
+  ASSERT_TRUE(up);
+  ASSERT_TRUE(u.apply(up.value()));
+  auto d = drift_of(*db, "2026Q4");
+  ASSERT_TRUE(d) << d.error().message;
+  // Bin 0 share 1 -> 1e-4; bins 4 and 7 1e-4 -> 0.5 each.
+  const double expected = (1e-4 - 1) * std::log(1e-4 / 1) + 2 * (0.5 - 1e-4) * std::log(0.5 / 1e-4);
+  EXPECT_NEAR(d.value().psi_unknown, expected, 1e-9);
+  EXPECT_NEAR(d.value().unknown_rate, 64.0 / 160.0, 1e-12);
+  EXPECT_NEAR(d.value().baseline_unknown_rate, 0.0, 1e-12);
+  EXPECT_NEAR(d.value().psi_category, 0.0, 1e-12);  // nothing else moved
+  auto s = summarize(*db);
+  ASSERT_TRUE(s);
+  EXPECT_NE(to_table(s.value()).find("psi.unkn"), std::string::npos);
+  EXPECT_NEAR(to_json(s.value())["drift"][0]["psi_unknown"].get<double>(), expected, 1e-9);
+  EXPECT_NEAR(to_json(s.value())["drift"][0]["unknown_rate"].get<double>(), 0.4, 1e-12);
+}
+
 TEST(state_config, section_parses_and_unknown_keys_are_errors) {
   auto r = topology::parse_config(R"(
 state:
@@ -274,6 +303,7 @@ state:
   keep_ticket_text: true
   baseline_tickets: 50
   psi_category_alert: 0.1
+  psi_unknown_alert: 0.3
 )", "s.yaml");
   ASSERT_TRUE(r) << r.error().message;
   EXPECT_TRUE(r.value().state.enabled);
@@ -282,6 +312,8 @@ state:
   EXPECT_TRUE(r.value().state.keep_ticket_text);
   EXPECT_EQ(r.value().state.baseline_tickets, 50);
   EXPECT_DOUBLE_EQ(r.value().state.psi_category_alert, 0.1);
+  EXPECT_DOUBLE_EQ(r.value().state.psi_unknown_alert, 0.3);
+  EXPECT_FALSE(topology::parse_config("state:\n  psi_unknown_alert: -1\n", "s.yaml"));
   auto bad = topology::parse_config("state:\n  directroy: x\n", "s.yaml");
   ASSERT_FALSE(bad);
   EXPECT_NE(bad.error().message.find("state.directroy"), std::string::npos) << bad.error().message;
