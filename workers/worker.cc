@@ -497,6 +497,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   // watermarks (no broker round trip).
   void report_lag() {
     last_lag_report = clock::now();
+    opts.probe->queue(queued_now.load(), queued_tokens_now.load(), paused_now.load(), pauses_now.load());
     partition_list parts;
     if (consumer->assignment(parts.items) != RdKafka::ERR_NO_ERROR) return;
     consumer->position(parts.items);

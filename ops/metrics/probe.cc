@@ -1,5 +1,6 @@
 #include "ops/metrics/probe.h"
 
+#include <algorithm>
 #include <string>
 
 namespace triage::ops {
@@ -124,7 +125,23 @@ worker_probe::worker_probe(prometheus::Registry& r)
       escalation_rate_threshold_(BuildGauge()
                                      .Name("triage_escalation_rate_threshold")
                                      .Help("Configured escalation-rate alert threshold")
-                                     .Register(r)) {
+                                     .Register(r)),
+      queue_tickets_(BuildGauge()
+                         .Name("triage_queue_tickets")
+                         .Help("Tickets consumed and waiting for inference")
+                         .Register(r)),
+      queue_tokens_(BuildGauge()
+                        .Name("triage_queue_tokens")
+                        .Help("Estimated prompt tokens of the tickets waiting for inference")
+                        .Register(r)),
+      paused_(BuildGauge()
+                  .Name("triage_paused_partitions")
+                  .Help("Partitions paused because the inference queue is full")
+                  .Register(r)),
+      pauses_(BuildCounter()
+                  .Name("triage_partition_pauses_total")
+                  .Help("Times the worker paused its partitions on a full queue")
+                  .Register(r)) {
   tickets_hist_ = &batch_tickets_.Add({}, kBatchTickets);
   tokens_hist_ = &batch_tokens_.Add({}, kBatchTokens);
   e2e_hist_ = &end_to_end_.Add({}, kEndToEndSeconds);
@@ -133,11 +150,16 @@ worker_probe::worker_probe(prometheus::Registry& r)
   // Counters that alerts divide by exist from the start, at zero.
   aborts_.Add({});
   rebalances_.Add({});
+  queue_tickets_.Add({});
+  queue_tokens_.Add({});
+  paused_.Add({});
+  pauses_.Add({});
   batches_.Add({});
   commits_.Add({});
 }
 
-worker_probe::~worker_probe() = default;
+// A stopped worker's queue leaves the process totals.
+worker_probe::~worker_probe() { queue(0, 0, 0, last_pauses_); }
 
 prometheus::Counter& worker_probe::counter(prometheus::Family<prometheus::Counter>& f,
                                            const labels& l) {
@@ -271,6 +293,19 @@ void worker_probe::escalation_rate(int32_t partition, double rate) {
 
 void worker_probe::escalation_rate_threshold(double threshold) {
   gauge(escalation_rate_threshold_, {}).Set(threshold);
+}
+
+void worker_probe::queue(uint64_t tickets, uint64_t tokens, uint64_t paused_partitions,
+                         uint64_t pauses) {
+  auto move = [](prometheus::Gauge& g, uint64_t& last, uint64_t now) {
+    g.Increment(static_cast<double>(now) - static_cast<double>(last));
+    last = now;
+  };
+  move(gauge(queue_tickets_, {}), last_queue_tickets_, tickets);
+  move(gauge(queue_tokens_, {}), last_queue_tokens_, tokens);
+  move(gauge(paused_, {}), last_paused_, paused_partitions);
+  if (pauses > last_pauses_) counter(pauses_, {}).Increment(static_cast<double>(pauses - last_pauses_));
+  last_pauses_ = std::max(last_pauses_, pauses);
 }
 
 }  // namespace triage::ops

@@ -87,6 +87,11 @@ class worker_probe {
   // escalated in the current window), and the configured alert threshold.
   void escalation_rate(int32_t partition, double rate);
   void escalation_rate_threshold(double threshold);
+  // The worker's in-memory queue between the Kafka thread and inference:
+  // tickets and estimated tokens waiting, partitions paused because it is
+  // full, and the running count of pauses. Reported as changes since this
+  // probe's last call, so the instances of one process add up.
+  void queue(uint64_t tickets, uint64_t tokens, uint64_t paused_partitions, uint64_t pauses);
 
  private:
   using labels = std::map<std::string, std::string>;
@@ -116,6 +121,12 @@ class worker_probe {
   prometheus::Family<prometheus::Counter>& drift_alerts_;
   prometheus::Family<prometheus::Gauge>& escalation_rate_;
   prometheus::Family<prometheus::Gauge>& escalation_rate_threshold_;
+  prometheus::Family<prometheus::Gauge>& queue_tickets_;
+  prometheus::Family<prometheus::Gauge>& queue_tokens_;
+  prometheus::Family<prometheus::Gauge>& paused_;
+  prometheus::Family<prometheus::Counter>& pauses_;
+  // What queue() last reported, to apply differences.
+  uint64_t last_queue_tickets_ = 0, last_queue_tokens_ = 0, last_paused_ = 0, last_pauses_ = 0;
 
   // Label set -> metric, per family, so hot-path calls skip the family's
   // hash-and-lock lookup after the first time.

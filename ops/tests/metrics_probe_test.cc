@@ -47,6 +47,30 @@ TEST(worker_probe, counts_tickets_by_outcome_and_category) {
   EXPECT_FALSE(sample(t, R"(triage_confidence_count{category="none"})"));
 }
 
+TEST(worker_probe, queue_depth_of_instances_adds_up_and_leaves_with_them) {
+  prometheus::Registry r;
+  worker_probe a(r);
+  {
+    worker_probe b(r);
+    a.queue(100, 2500, 6, 1);
+    b.queue(40, 900, 0, 0);
+    std::string t = render(r);
+    EXPECT_EQ(sample(t, "triage_queue_tickets"), 140) << t;
+    EXPECT_EQ(sample(t, "triage_queue_tokens"), 3400);
+    EXPECT_EQ(sample(t, "triage_paused_partitions"), 6);
+    EXPECT_EQ(sample(t, "triage_partition_pauses_total"), 1);
+    a.queue(10, 200, 0, 3);  // drained and resumed; paused twice more meanwhile
+    t = render(r);
+    EXPECT_EQ(sample(t, "triage_queue_tickets"), 50) << t;
+    EXPECT_EQ(sample(t, "triage_paused_partitions"), 0);
+    EXPECT_EQ(sample(t, "triage_partition_pauses_total"), 3);
+  }
+  const std::string t = render(r);  // b stopped: its 40 queued tickets are gone
+  EXPECT_EQ(sample(t, "triage_queue_tickets"), 10) << t;
+  EXPECT_EQ(sample(t, "triage_queue_tokens"), 200);
+  EXPECT_EQ(sample(t, "triage_partition_pauses_total"), 3);
+}
+
 TEST(worker_probe, batches_latency_and_commits) {
   prometheus::Registry r;
   worker_probe p(r);
