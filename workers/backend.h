@@ -26,6 +26,7 @@ struct decision {
   bool truncated = false;          // the ticket was cut to the token budget
   bool out_of_scope = false;       // the model judged it outside the taxonomy
   uint32_t prompt_tokens = 0;
+  uint32_t unknown_tokens = 0;     // of the ticket's tokens, raw-byte / unknown ones
 };
 
 class backend {

@@ -135,6 +135,7 @@ std::vector<output_record> processor::process(std::span<const input_record> reco
     res.mutable_latency()->set_nanos(static_cast<int32_t>(ns % 1000000000));
     res.set_truncated(d.truncated);
     res.set_prompt_tokens(d.prompt_tokens);
+    res.set_unknown_tokens(d.unknown_tokens);
     res.set_backend(model_.name());
     o.category = d.category;
     o.confidence = d.confidence;

@@ -184,6 +184,7 @@ int run_worker(const worker_args& args) {
     in.probe->drift_threshold("psi_category", st.psi_category_alert);
     in.probe->drift_threshold("psi_confidence", st.psi_confidence_alert);
     in.probe->drift_threshold("psi_length", st.psi_length_alert);
+    in.probe->drift_threshold("psi_unknown", st.psi_unknown_alert);
     in.probe->escalation_rate_threshold(st.escalation_rate_alert);
     kafka_worker::options opts;
     opts.worker_id = args.worker_id.empty() ? host_name() : args.worker_id;

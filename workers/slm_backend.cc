@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "compute/classifier/head.h"
+#include "workers/unknown_tokens.h"
 
 namespace triage::workers {
 
@@ -98,8 +99,15 @@ std::vector<decision> slm_backend::classify(std::span<const v1::TicketEvent* con
   const auto& a = engine_.adapter_info();
   std::vector<decision> out;
   out.reserve(preds.size());
-  for (const auto& p : preds) {
+  std::vector<int32_t> ids;
+  for (size_t i = 0; i < preds.size(); ++i) {
+    const auto& p = preds[i];
     decision d;
+    // The ticket text's tokens alone (the prompt template's are all known);
+    // a second tokenization, a few microseconds against the forward pass.
+    ids.clear();
+    engine_.tokenizer().encode(texts[i], ids);
+    d.unknown_tokens = count_unknown_tokens(engine_.tokenizer(), ids);
     d.category = a.categories[p.category];
     d.urgency = p.urgency;
     d.confidence = p.confidence;

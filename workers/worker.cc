@@ -249,11 +249,13 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
         opts.probe->drift("psi_category", partition, d.value().psi_category);
         opts.probe->drift("psi_confidence", partition, d.value().psi_confidence);
         opts.probe->drift("psi_length", partition, d.value().psi_length);
+        opts.probe->drift("psi_unknown", partition, d.value().psi_unknown);
       }
       if (d && d.value().tickets >= st.drift_min_tickets) {
         alert("psi_category", d.value().psi_category, st.psi_category_alert);
         alert("psi_confidence", d.value().psi_confidence, st.psi_confidence_alert);
         alert("psi_length", d.value().psi_length, st.psi_length_alert);
+        alert("psi_unknown", d.value().psi_unknown, st.psi_unknown_alert);
       }
       auto sum = state::summarize(*store, quarter, partition);
       if (sum) {
@@ -941,6 +943,7 @@ std::vector<state::ticket_fact> state_facts(const std::vector<input_record>& bat
       f.ticket_id = t->id();
       f.urgency = r->urgency();
       f.tokens = r->prompt_tokens();
+      f.unknown_tokens = std::min(r->unknown_tokens(), f.tokens);
       if (keep_text) f.text = t->subject().empty() ? t->body() : t->subject() + "\n" + t->body();
     }
   }

@@ -93,6 +93,7 @@ class engine {
   std::vector<prediction> classify(std::span<const std::string> texts);
   const adapter& adapter_info() const { return *adapter_; }
   const model::model& base() const { return *model_; }
+  const tokenizer::tokenizer& tokenizer() const { return *tok_; }
   std::string model_version() const;
 
  private:

@@ -29,45 +29,16 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
-#include "base/csv.h"
 #include "compute/classifier/adapter.h"
+#include "workers/bench/bench_util.h"
 #include "workers/commands.h"
 #include "workers/kafka_conf.h"
 #include "workers/slm_backend.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
 
-namespace {
-
 using namespace triage;
-using clock_type = std::chrono::steady_clock;
-
-std::string unique(const std::string& p) {
-  return p + "-" + std::to_string(std::random_device{}() % 1000000000u);
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-  return v[i];
-}
-
-// Tickets/s of the backend alone, in batches like the worker's.
-double capacity(workers::backend& model, const std::vector<v1::TicketEvent>& sample, int batch) {
-  std::vector<const v1::TicketEvent*> ptrs;
-  for (const auto& t : sample) ptrs.push_back(&t);
-  model.classify(std::span(ptrs).first(std::min<size_t>(ptrs.size(), 8)));  // warm up
-  const auto start = clock_type::now();
-  for (size_t i = 0; i < ptrs.size(); i += batch) {
-    const size_t n = std::min<size_t>(batch, ptrs.size() - i);
-    model.classify(std::span(ptrs).subspan(i, n));
-  }
-  return static_cast<double>(ptrs.size()) /
-         std::chrono::duration<double>(clock_type::now() - start).count();
-}
-
-}  // namespace
+using bench::clock_type;
 
 int main(int argc, char** argv) {
   CLI::App app{"latency_bench: SLM worker latency and throughput at a steady offered load"};
@@ -90,26 +61,12 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   spdlog::set_level(spdlog::level::warn);
 
-  auto table = read_csv(data);
-  if (!table) {
-    std::fprintf(stderr, "latency_bench: %s\n", table.error().message.c_str());
+  auto tickets_read = bench::load_tickets(data, static_cast<size_t>(tickets));
+  if (!tickets_read) {
+    std::fprintf(stderr, "latency_bench: %s\n", tickets_read.error().message.c_str());
     return 1;
   }
-  auto text_col = table.value().column("text");
-  if (!text_col) {
-    std::fprintf(stderr, "latency_bench: %s\n", text_col.error().message.c_str());
-    return 1;
-  }
-  std::vector<v1::TicketEvent> pool;
-  for (size_t i = 0; i < table.value().rows.size(); ++i) {
-    v1::TicketEvent t;
-    t.set_body(table.value().rows[i][text_col.value()]);
-    pool.push_back(std::move(t));
-  }
-  // A fixed shuffle, so every run offers the same tickets.
-  std::shuffle(pool.begin(), pool.end(), std::mt19937_64(7));
-  pool.resize(std::min<size_t>(pool.size(), static_cast<size_t>(tickets)));
-  for (size_t i = 0; i < pool.size(); ++i) pool[i].set_id("T-" + std::to_string(i));
+  const std::vector<v1::TicketEvent> pool = std::move(tickets_read.value());
 
   auto loaded = workers::slm_backend::load(
       {.model = workers::model_path_or_default(model_path), .adapter = adapter, .threads = threads, .batch = batch});
@@ -118,7 +75,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& model = *loaded.value();
-  const double cap = capacity(model, std::vector(pool.begin(), pool.begin() + std::min<size_t>(pool.size(), 128)), batch);
+  const double cap = bench::capacity(model, std::vector(pool.begin(), pool.begin() + std::min<size_t>(pool.size(), 128)), batch);
   const double offered = rate > 0 ? rate : load * cap;
 
   topology::config cfg;
@@ -128,13 +85,8 @@ int main(int argc, char** argv) {
   cfg.worker.batch_max_tickets = batch;
   cfg.worker.batch_max_wait_ms = wait_ms;
   cfg.topics.partitions = partitions;
-  const std::string prefix = unique("latency");
-  cfg.topics.tickets = prefix + ".tickets";
-  cfg.topics.escalations = prefix + ".escalations";
-  cfg.topics.dead_letter = prefix + ".dlq";
-  cfg.topics.routed_prefix = prefix + ".routed.";
-  cfg.worker.group_id = prefix;
-  cfg.worker.transactional_id_prefix = prefix;
+  const std::string prefix = bench::unique("latency");
+  bench::name_topics(cfg, prefix);
   auto info = classifier::load_adapter(adapter);
   if (!info) {
     std::fprintf(stderr, "latency_bench: %s\n", info.error().message.c_str());
@@ -147,15 +99,11 @@ int main(int argc, char** argv) {
   }
 
   // The reader: every output topic, read_committed, from the start.
-  std::vector<std::string> outputs(names.begin() + 1, names.end());
-  auto rconf = workers::make_conf(cfg.kafka.settings, {{"group.id", unique("latency-reader")},
-                                                       {"auto.offset.reset", "earliest"},
-                                                       {"isolation.level", "read_committed"},
-                                                       {"enable.auto.commit", "false"},
-                                                       {"fetch.wait.max.ms", "10"}});
-  std::string err;
-  std::unique_ptr<RdKafka::KafkaConsumer> reader(RdKafka::KafkaConsumer::create(rconf.value().get(), err));
-  reader->subscribe(outputs);
+  auto reader = bench::output_reader(cfg, std::vector<std::string>(names.begin() + 1, names.end()));
+  if (!reader) {
+    std::fprintf(stderr, "latency_bench: cannot create the output reader for %s\n", bootstrap.c_str());
+    return 1;
+  }
 
   auto w = workers::kafka_worker::create(cfg, model, {.worker_id = prefix, .max_records = pool.size()});
   if (!w) {
@@ -228,7 +176,8 @@ int main(int argc, char** argv) {
   std::printf("  %-34s %8.1f tickets/s (%.0f%% of capacity)\n", "offered load", offered, 100 * offered / cap);
   std::printf("  %-34s %8.1f tickets/s\n", "end-to-end throughput", static_cast<double>(got.size()) / span);
   std::printf("  %-34s %8.0f / %.0f / %.0f / %.0f ms\n", "latency p50 / p90 / p99 / max",
-              percentile(got, 0.5), percentile(got, 0.9), percentile(got, 0.99), percentile(got, 1.0));
+              bench::percentile(got, 0.5), bench::percentile(got, 0.9), bench::percentile(got, 0.99),
+              bench::percentile(got, 1.0));
   if (got.size() < pool.size()) {
     std::printf("  %zu tickets did not arrive in time\n", pool.size() - got.size());
     return 1;

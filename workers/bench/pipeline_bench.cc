@@ -24,6 +24,7 @@
 #include <spdlog/spdlog.h>
 
 #include "state/store.h"
+#include "workers/bench/bench_util.h"
 #include "state/updater.h"
 #include "workers/kafka_conf.h"
 #include "workers/processor.h"
@@ -33,11 +34,9 @@
 namespace {
 
 using namespace triage;
-using clock_type = std::chrono::steady_clock;
+using bench::clock_type;
 
-std::string unique(const std::string& p) {
-  return p + "-" + std::to_string(std::random_device{}() % 1000000000u);
-}
+using bench::unique;
 
 void fill(const topology::config& cfg, int n) {
   auto conf = workers::make_conf(cfg.kafka.settings, {{"enable.idempotence", "true"}, {"linger.ms", "20"}});
@@ -229,12 +228,7 @@ int main(int argc, char** argv) {
   cfg.worker.batch_max_wait_ms = 20;
   cfg.topics.partitions = partitions;
   const std::string prefix = unique("bench");
-  cfg.topics.tickets = prefix + ".tickets";
-  cfg.topics.escalations = prefix + ".escalations";
-  cfg.topics.dead_letter = prefix + ".dlq";
-  cfg.topics.routed_prefix = prefix + ".routed.";
-  cfg.worker.group_id = prefix;
-  cfg.worker.transactional_id_prefix = prefix;
+  bench::name_topics(cfg, prefix);
   auto names = workers::topic_names(cfg, {"cards", "payments", "account", "disputes", "passthrough"});
   if (auto ok = workers::create_topics(cfg, names); !ok) {
     std::fprintf(stderr, "%s\n", ok.error().message.c_str());
