@@ -9,8 +9,9 @@
 #   ops/bench.sh soak [args]       the worker (null backend; --slm for the SLM)
 #                                  at a steady offered load for --minutes
 #                                  (default 10): a line of throughput, p50/p99
-#                                  latency, RSS and queue depth every
-#                                  --interval s, then the RSS trend
+#                                  latency, RSS, state store memory and
+#                                  queue depth every --interval s, then the
+#                                  RSS trend
 # BENCH_BUILD_DIR (default: build) is the build directory used.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -40,6 +40,12 @@ double category_stats::escalation_rate() const {
 double category_stats::accuracy() const {
   return corrections ? static_cast<double>(agreed) / static_cast<double>(corrections) : -1;
 }
+double category_stats::shadow_accuracy() const {
+  return shadow_corrections ? static_cast<double>(shadow_agreed) / static_cast<double>(shadow_corrections) : -1;
+}
+double category_stats::shadow_live_accuracy() const {
+  return shadow_corrections ? static_cast<double>(shadow_live_agreed) / static_cast<double>(shadow_corrections) : -1;
+}
 
 result<drift_stats> drift_of(const store& s, const std::string& quarter,
                              const std::optional<int32_t>& partition) {
@@ -134,14 +140,29 @@ result<summary> summarize(const store& s, const std::optional<std::string>& quar
   if (!ok) return ok.error();
   if (failed) return bad;
   ok = s.scan(family::accuracy, prefix, [&](std::string_view key, std::string_view value) {
-    auto f = fields(key);
-    if (f.size() != 3 || (quarter && f[1] != *quarter)) return true;
+    auto f = fields(key);  // p, quarter, category [, "shadow"]
+    const bool shadow = f.size() == 4 && f[3] == "shadow";
+    if ((f.size() != 3 && !shadow) || (quarter && f[1] != *quarter)) return true;
     auto c = decode(key, value, "accuracy");
     if (!c) return false;
     auto& st = stats_of(f[1], f[2]);
+    if (shadow) {
+      c->resize(5);
+      st.shadow_decisions += (*c)[0];
+      st.shadow_same_category += (*c)[1];
+      st.shadow_same_route += (*c)[2];
+      st.shadow_escalated += (*c)[3];
+      st.shadow_live_escalated += (*c)[4];
+      return true;
+    }
     if (c->size() >= 2) {
       st.corrections += (*c)[0];
       st.agreed += (*c)[1];
+    }
+    if (c->size() >= 5) {
+      st.shadow_corrections += (*c)[2];
+      st.shadow_agreed += (*c)[3];
+      st.shadow_live_agreed += (*c)[4];
     }
     return true;
   });
@@ -201,6 +222,35 @@ std::string to_table(const summary& s, int last_hours) {
                   static_cast<long long>(c.corrections), acc);
     o << line;
   }
+  bool any_shadow = false;
+  for (const auto& c : s.categories) any_shadow = any_shadow || c.shadow_decisions > 0 || c.shadow_corrections > 0;
+  if (any_shadow) {
+    o << "\nshadow adapter beside the live one, by live category (route: both routed or both escalated;\n"
+         "accuracy over the corrections of shadowed tickets, the same tickets for both)\n";
+    std::snprintf(line, sizeof line, "%-7s %-16s %9s %9s %9s %9s %9s %8s %9s %9s\n", "quarter", "category",
+                  "shadowed", "same.cat", "same.rte", "esc.live", "esc.shdw", "correct.", "acc.live", "acc.shdw");
+    o << line;
+    for (const auto& c : s.categories) {
+      if (c.shadow_decisions == 0 && c.shadow_corrections == 0) continue;
+      const double n = static_cast<double>(c.shadow_decisions);
+      char same_cat[16] = "-", same_route[16] = "-", esc_live[16] = "-", esc_shadow[16] = "-", live[16] = "-",
+           cand[16] = "-";
+      if (c.shadow_decisions) {
+        std::snprintf(same_cat, sizeof same_cat, "%.3f", static_cast<double>(c.shadow_same_category) / n);
+        std::snprintf(same_route, sizeof same_route, "%.3f", static_cast<double>(c.shadow_same_route) / n);
+        std::snprintf(esc_live, sizeof esc_live, "%.3f", static_cast<double>(c.shadow_live_escalated) / n);
+        std::snprintf(esc_shadow, sizeof esc_shadow, "%.3f", static_cast<double>(c.shadow_escalated) / n);
+      }
+      if (c.shadow_corrections) {
+        std::snprintf(live, sizeof live, "%.3f", c.shadow_live_accuracy());
+        std::snprintf(cand, sizeof cand, "%.3f", c.shadow_accuracy());
+      }
+      std::snprintf(line, sizeof line, "%-7s %-16s %9lld %9s %9s %9s %9s %8lld %9s %9s\n", c.quarter.c_str(),
+                    c.category.c_str(), static_cast<long long>(c.shadow_decisions), same_cat, same_route,
+                    esc_live, esc_shadow, static_cast<long long>(c.shadow_corrections), live, cand);
+      o << line;
+    }
+  }
   o << "\ndrift against the baseline (first tickets of each partition); PSI > 0.25 is significant;\n"
        "unk: share of tokens that are byte fragments (characters the vocabulary lacks)\n";
   std::snprintf(line, sizeof line, "%-7s %9s %9s %10s %10s %10s %10s %9s %9s\n", "quarter", "baseline", "tickets",
@@ -240,6 +290,28 @@ nlohmann::json to_json(const summary& s) {
     if (c.corrections) {
       row["accuracy"] = c.accuracy();
       row["disagreement_rate"] = 1 - c.accuracy();
+    }
+    if (c.shadow_decisions || c.shadow_corrections) {
+      nlohmann::json sh{{"decisions", c.shadow_decisions},
+                        {"same_category", c.shadow_same_category},
+                        {"same_route", c.shadow_same_route},
+                        {"escalated", c.shadow_escalated},
+                        {"live_escalated", c.shadow_live_escalated},
+                        {"corrections", c.shadow_corrections},
+                        {"agreed", c.shadow_agreed},
+                        {"live_agreed", c.shadow_live_agreed}};
+      if (c.shadow_decisions) {
+        const double n = static_cast<double>(c.shadow_decisions);
+        sh["category_agreement"] = static_cast<double>(c.shadow_same_category) / n;
+        sh["route_agreement"] = static_cast<double>(c.shadow_same_route) / n;
+        sh["escalation_rate"] = static_cast<double>(c.shadow_escalated) / n;
+        sh["live_escalation_rate"] = static_cast<double>(c.shadow_live_escalated) / n;
+      }
+      if (c.shadow_corrections) {
+        sh["accuracy"] = c.shadow_accuracy();
+        sh["live_accuracy"] = c.shadow_live_accuracy();
+      }
+      row["shadow"] = sh;
     }
     j["categories"].push_back(row);
   }

@@ -30,10 +30,26 @@ struct category_stats {
   counts confidence;     // deciles
   int64_t corrections = 0;
   int64_t agreed = 0;    // corrections that kept the category
+  // Shadow mode (workers/shadow.h), by the live category: tickets the
+  // candidate adapter also judged, how many it gave the same category and
+  // the same route (both routed or both escalated), how many it would have
+  // escalated; of the corrections of shadowed tickets, how many agreed with
+  // the candidate and with the live adapter (the same tickets: paired).
+  int64_t shadow_decisions = 0;
+  int64_t shadow_same_category = 0;
+  int64_t shadow_same_route = 0;
+  int64_t shadow_escalated = 0;
+  int64_t shadow_live_escalated = 0;  // of the shadowed tickets, escalated by the live adapter
+  int64_t shadow_corrections = 0;
+  int64_t shadow_agreed = 0;
+  int64_t shadow_live_agreed = 0;
 
   int64_t tickets() const { return routed + escalated + dead_lettered; }
   double escalation_rate() const;  // escalated / tickets
   double accuracy() const;         // agreed / corrections; -1 without corrections
+  // shadow_agreed / shadow_corrections, shadow_live_agreed / shadow_corrections; -1 without.
+  double shadow_accuracy() const;
+  double shadow_live_accuracy() const;
 };
 
 struct drift_stats {

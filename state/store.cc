@@ -1,12 +1,21 @@
 #include "state/store.h"
 
+#include <algorithm>
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 
+#include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
 #include <rocksdb/merge_operator.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
+
+#include "state/drift.h"
 
 namespace triage::state {
 namespace {
@@ -29,6 +38,42 @@ class add_operator final : public rocksdb::AssociativeMergeOperator {
     return true;
   }
   const char* Name() const override { return "triage.add_int64"; }
+};
+
+// Drops decisions whose quarter (the value's first field, "2026Q3") is
+// before `oldest_kept`. Quarters sort as strings ("YYYYQn").
+class retention_filter final : public rocksdb::CompactionFilter {
+ public:
+  explicit retention_filter(std::string oldest_kept) : oldest_kept_(std::move(oldest_kept)) {}
+  bool Filter(int, const rocksdb::Slice&, const rocksdb::Slice& value, std::string*, bool*) const override {
+    const std::string_view v(value.data(), value.size());
+    const auto tab = v.find('\t');
+    if (tab == std::string_view::npos) return false;  // not a decision: keep
+    return v.substr(0, tab) < oldest_kept_;
+  }
+  const char* Name() const override { return "triage.decisions_retention"; }
+
+ private:
+  std::string oldest_kept_;
+};
+
+// One filter per compaction, with the cut-off of that moment: decisions of a
+// quarter that ended more than `days` ago go, i.e. every quarter before the
+// one holding now - days.
+class retention_factory final : public rocksdb::CompactionFilterFactory {
+ public:
+  explicit retention_factory(int days) : days_(days) {}
+  std::unique_ptr<rocksdb::CompactionFilter> CreateCompactionFilter(
+      const rocksdb::CompactionFilter::Context&) override {
+    const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+    return std::make_unique<retention_filter>(quarter_of(now_ms - int64_t{days_} * 86400000));
+  }
+  const char* Name() const override { return "triage.decisions_retention"; }
+
+ private:
+  int days_;
 };
 
 error from_status(const rocksdb::Status& s, const std::string& what) {
@@ -104,6 +149,9 @@ struct store::impl {
   store_options opts;
   std::unique_ptr<rocksdb::DB> db;
   std::vector<rocksdb::ColumnFamilyHandle*> handles;  // indexed by family
+  // The memory budget: the block cache, which the memtables are charged to.
+  std::shared_ptr<rocksdb::Cache> cache;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers;
 
   rocksdb::ColumnFamilyHandle* cf(family f) const { return handles[static_cast<size_t>(f)]; }
   std::string where(family f, std::string_view key) const {
@@ -127,6 +175,15 @@ void store::close() {
 const std::string& store::path() const { return impl_->path; }
 
 result<std::unique_ptr<store>> store::open(const std::string& dir, const store_options& opts) {
+  if (opts.memory_budget_mb < 8 || opts.memory_budget_mb > 65536) {
+    return make_error(errc::invalid_argument, dir + ": memory_budget_mb " + std::to_string(opts.memory_budget_mb) +
+                                                  " is out of bounds (8..65536 MB)");
+  }
+  if (opts.decisions_retention_days < 0 || opts.decisions_retention_days > 36500) {
+    return make_error(errc::invalid_argument, dir + ": decisions_retention_days " +
+                                                  std::to_string(opts.decisions_retention_days) +
+                                                  " is out of bounds (0..36500)");
+  }
   auto p = std::make_unique<impl>();
   p->path = dir;
   p->opts = opts;
@@ -144,13 +201,39 @@ result<std::unique_ptr<store>> store::open(const std::string& dir, const store_o
   // Every family flushes together, so a store without a WAL reopens at one
   // consistent point (its meta applied offsets included).
   dbo.atomic_flush = true;
+  // The memory budget (store_options::memory_budget_mb): one block cache of
+  // the budget; the memtables are charged to it and flushed past half of it.
+  const size_t budget = size_t(opts.memory_budget_mb) << 20;
+  p->cache = rocksdb::NewLRUCache(budget);
+  p->write_buffers = std::make_shared<rocksdb::WriteBufferManager>(budget / 2, p->cache);
+  dbo.write_buffer_manager = p->write_buffers;
   auto merge = std::make_shared<add_operator>();
-  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
-  rocksdb::ColumnFamilyOptions base;
-  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, base);
-  for (auto f : all_families) {
+  // share: the family's write buffer as a fraction 1/share of the budget.
+  auto family_options = [&](int share, bool point_lookups) {
     rocksdb::ColumnFamilyOptions o;
+    o.write_buffer_size = std::max<size_t>(budget / size_t(share), 256 << 10);
+    o.max_write_buffer_number = 2;
+    rocksdb::BlockBasedTableOptions t;
+    t.block_cache = p->cache;
+    t.cache_index_and_filter_blocks = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
+    if (point_lookups) t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    o.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    return o;
+  };
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+  cfs.emplace_back(rocksdb::kDefaultColumnFamilyName, family_options(64, false));
+  for (auto f : all_families) {
+    // decisions: one record per ticket, read by ticket id (corrections);
+    // examples: one per escalated or low-confidence ticket; the others hold
+    // a bounded set of keys.
+    rocksdb::ColumnFamilyOptions o = f == family::decisions  ? family_options(8, true)
+                                     : f == family::examples ? family_options(16, false)
+                                                             : family_options(32, false);
     if (is_additive(f)) o.merge_operator = merge;
+    if (f == family::decisions && opts.decisions_retention_days > 0) {
+      o.compaction_filter_factory = std::make_shared<retention_factory>(opts.decisions_retention_days);
+    }
     cfs.emplace_back(std::string(family_name(f)), o);
   }
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
@@ -241,6 +324,36 @@ result<void> store::wipe_partition(int32_t partition) {
   wo.sync = impl_->opts.sync;
   if (auto s = impl_->db->Write(wo, &batch); !s.ok()) {
     return from_status(s, impl_->path + ": wipe partition " + std::to_string(partition));
+  }
+  return success();
+}
+
+result<memory_use> store::memory() const {
+  memory_use m;
+  uint64_t v = 0;
+  if (!impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kCurSizeAllMemTables, &v)) {
+    return make_error(errc::io, impl_->path + ": no property " + rocksdb::DB::Properties::kCurSizeAllMemTables);
+  }
+  m.memtables = v;
+  if (!impl_->db->GetAggregatedIntProperty(rocksdb::DB::Properties::kEstimateTableReadersMem, &v)) {
+    return make_error(errc::io, impl_->path + ": no property " + rocksdb::DB::Properties::kEstimateTableReadersMem);
+  }
+  m.table_readers = v;
+  const uint64_t used = impl_->cache->GetUsage();
+  const uint64_t reserved = impl_->write_buffers->dummy_entries_in_cache_usage();
+  m.block_cache = used > reserved ? used - reserved : 0;
+  return m;
+}
+
+uint64_t store::memory_budget_bytes() const { return uint64_t(impl_->opts.memory_budget_mb) << 20; }
+
+result<void> store::compact() {
+  rocksdb::CompactRangeOptions o;
+  o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+  for (auto f : all_families) {
+    if (auto s = impl_->db->CompactRange(o, impl_->cf(f), nullptr, nullptr); !s.ok()) {
+      return from_status(s, impl_->path + " [" + std::string(family_name(f)) + "]: compact");
+    }
   }
   return success();
 }

@@ -10,6 +10,7 @@
 //   w.put(family::decisions, "00003|T-17", "2026Q4\tcards\t2\t0.93\trouted");
 //   auto ok = s.value()->write(w);               // atomic
 //   auto n = s.value()->get_counts(family::counters, "00003|2026Q4|cards|2|routed");
+//   auto m = s.value()->memory();                // memtables + block cache + table readers
 //
 // Additive families (counters, histograms, windows, drift, accuracy) hold
 // vectors of int64 (little-endian, 8 bytes each) and a merge operator that
@@ -88,6 +89,38 @@ struct store_options {
   // those partitions from the changelog. The worker's stores use it; the
   // corrections store does not (no changelog behind it). Default: false.
   bool no_wal = false;
+  // Memory for the whole store, in MB (RocksDB's own accounting; see
+  // store::memory()). One LRU block cache of this size holds data, index and
+  // filter blocks, and the memtables are charged to it through a
+  // WriteBufferManager that flushes once they pass half the budget; each
+  // family's write buffer is a share of the budget (decisions 1/8, examples
+  // 1/16, every other family 1/32, two per family at most). So the store
+  // stays near the budget whatever it holds: blocks are evicted, memtables
+  // flushed. open() refuses a value out of bounds. Default: 64.
+  // Bounds: 8..65536.
+  int memory_budget_mb = 64;
+  // Decisions older than this are dropped when RocksDB compacts the
+  // decisions family, so the per-ticket family stops growing on disk. The
+  // age is the decision's quarter (its input record's timestamp): a decision
+  // goes once its quarter ended more than this many days ago, so it is kept
+  // between retention_days and retention_days + one quarter. A correction
+  // for a dropped decision is treated as one for an unknown ticket. 0: keep
+  // decisions forever. The worker's stores take it from
+  // state.decisions_retention_days. Default: 0. Bounds: 0..36500.
+  int decisions_retention_days = 0;
+};
+
+// RocksDB's memory of one store, in bytes (store::memory()).
+struct memory_use {
+  // Active and immutable memtables of every family
+  // (rocksdb.cur-size-all-mem-tables).
+  uint64_t memtables = 0;
+  // Data, index and filter blocks in the block cache (the cache's usage less
+  // the memtables' reservation in it).
+  uint64_t block_cache = 0;
+  // Table readers outside the cache (rocksdb.estimate-table-readers-mem).
+  uint64_t table_readers = 0;
+  uint64_t total() const { return memtables + block_cache + table_readers; }
 };
 
 class store {
@@ -116,6 +149,15 @@ class store {
   result<std::optional<int64_t>> applied_offset(int32_t partition) const;
   // Partitions with state (from the meta family).
   result<std::vector<int32_t>> partitions() const;
+
+  // What the store holds in memory now (memory_use); io if RocksDB does not
+  // report a property.
+  result<memory_use> memory() const;
+  // store_options::memory_budget_mb in bytes.
+  uint64_t memory_budget_bytes() const;
+  // Compacts every family now (applies the decisions retention); RocksDB
+  // also compacts on its own as files accumulate.
+  result<void> compact();
 
   // Closes the database; safe to call twice (the destructor calls it).
   void close();

@@ -10,6 +10,8 @@
 namespace triage::state {
 namespace {
 
+constexpr size_t shadow_width = 5;
+
 std::string flatten(std::string_view s) {
   std::string out(s);
   for (auto& c : out) {
@@ -90,7 +92,10 @@ std::string encode_decision(const decision_record& d) {
   std::snprintf(conf, sizeof conf, "%.4f", static_cast<double>(d.confidence));
   std::string out = d.quarter + '\t' + flatten(d.category) + '\t' + std::to_string(d.urgency) + '\t' +
                     conf + '\t' + d.outcome;
-  if (!d.text.empty()) out += '\t' + flatten(d.text);
+  // Shadow category after the text field (written, maybe empty, when there
+  // is one), so readers of 5 or 6 fields still read the rest.
+  if (!d.text.empty() || !d.shadow_category.empty()) out += '\t' + flatten(d.text);
+  if (!d.shadow_category.empty()) out += '\t' + flatten(d.shadow_category);
   return out;
 }
 
@@ -104,7 +109,7 @@ result<decision_record> decode_decision(std::string_view value) {
     start = tab + 1;
   }
   if (parts.size() < 5) {
-    return make_error(errc::corrupt, "decision '" + std::string(value) + "': expected 5 or 6 fields");
+    return make_error(errc::corrupt, "decision '" + std::string(value) + "': expected 5 to 7 fields");
   }
   decision_record d;
   d.quarter = parts[0];
@@ -117,6 +122,7 @@ result<decision_record> decode_decision(std::string_view value) {
   }
   d.outcome = parts[4];
   if (parts.size() > 5) d.text = parts[5];
+  if (parts.size() > 6) d.shadow_category = parts[6];
   return d;
 }
 
@@ -149,6 +155,15 @@ result<update> updater::prepare(std::span<const ticket_fact> facts,
     if (dead) continue;
     add(family::histograms, p + q + '|' + f.category, static_cast<size_t>(confidence_bin(f.confidence)),
         confidence_bins);
+    if (f.has_shadow) {
+      // [shadow decisions, same category, same route, shadow escalated, live escalated].
+      const std::string skey = p + q + '|' + f.category + "|shadow";
+      add(family::accuracy, skey, 0, shadow_width);
+      if (f.shadow_category == f.category) add(family::accuracy, skey, 1, shadow_width);
+      if (f.shadow_escalated == escalated) add(family::accuracy, skey, 2, shadow_width);
+      if (f.shadow_escalated) add(family::accuracy, skey, 3, shadow_width);
+      if (escalated) add(family::accuracy, skey, 4, shadow_width);
+    }
 
     auto [it, fresh] = baseline_n.try_emplace(f.partition, 0);
     if (fresh) {
@@ -171,7 +186,8 @@ result<update> updater::prepare(std::span<const ticket_fact> facts,
     if (f.ticket_id.empty()) continue;
     const std::string text = opts_.keep_ticket_text && !f.text.empty() ? opts_.redact(f.text) : "";
     std::string dkey = p + f.ticket_id;
-    std::string dval = encode_decision({q, f.category, f.urgency, f.confidence, f.outcome, text});
+    std::string dval = encode_decision(
+        {q, f.category, f.urgency, f.confidence, f.outcome, text, f.has_shadow ? f.shadow_category : ""});
     up.changelog.push_back({f.partition, changelog_key(family::decisions, dkey), dval});
     up.local.put(family::decisions, std::move(dkey), std::move(dval));
     const bool low = f.confidence < opts_.example_max_confidence;
@@ -233,7 +249,15 @@ result<bool> join_correction(const store& s, const v1::Correction& c, write_set&
     if (!d) return d.error();
     const auto& dec = d.value();
     const bool agreed = c.category().empty() || c.category() == dec.category;
-    w.add(family::accuracy, p + dec.quarter + '|' + dec.category, {1, agreed ? 1 : 0});
+    if (dec.shadow_category.empty()) {
+      w.add(family::accuracy, p + dec.quarter + '|' + dec.category, {1, agreed ? 1 : 0});
+    } else {
+      // The candidate judged on the same corrections: paired with the live.
+      const bool shadow_agreed = c.category().empty() || c.category() == dec.shadow_category;
+      // [corrections, agreed, shadowed corrections, shadow agreed, live agreed on those].
+      w.add(family::accuracy, p + dec.quarter + '|' + dec.category,
+            {1, agreed ? 1 : 0, 1, shadow_agreed ? 1 : 0, agreed ? 1 : 0});
+    }
     // The example keeps what the worker knew, with the label the agent gave.
     const std::string ekey = p + dec.quarter + '|' + c.ticket_id();
     nlohmann::json j;

@@ -19,7 +19,11 @@
 // confidence decile, length in tokens, unknown-token rate) go to the partition's baseline while
 // it holds fewer than baseline_tickets tickets, then to the ticket's quarter;
 // the decision is stored by ticket id (for corrections); escalated and
-// low-confidence tickets become retraining examples.
+// low-confidence tickets become retraining examples. With a shadow verdict:
+// accuracy[quarter, category, "shadow"] += [1, same category, same route
+// (both routed or both escalated), shadow escalated, live escalated], and
+// the decision
+// keeps the shadow category.
 #pragma once
 
 #include <cstdint>
@@ -51,6 +55,11 @@ struct ticket_fact {
   uint32_t tokens = 0;         // prompt tokens
   uint32_t unknown_tokens = 0; // of them, byte fragments / unknown tokens (drift.h)
   std::string text;            // subject and body; kept only with keep_ticket_text
+  // Shadow mode (workers/shadow.h): the candidate adapter's category and
+  // whether the routing policy would have escalated it. Never routed on.
+  bool has_shadow = false;
+  std::string shadow_category;
+  bool shadow_escalated = false;
 };
 
 // Masks what looks like account or card numbers (runs of 4+ digits become
@@ -95,6 +104,7 @@ struct decision_record {
   float confidence = 0;
   std::string outcome;
   std::string text;  // empty unless keep_ticket_text
+  std::string shadow_category;  // empty without shadow mode
 };
 std::string encode_decision(const decision_record& d);
 result<decision_record> decode_decision(std::string_view value);
@@ -125,7 +135,9 @@ class updater {
 };
 
 // Joins a correction to the stored decision of its ticket: accuracy
-// [corrections, agreed] of the decision's (quarter, category) += 1, and the
+// [corrections, agreed] of the decision's (quarter, category) += 1 (when the
+// decision has a shadow category: [1, agreed, 1, shadow agreed, agreed], the
+// last three over the shadowed tickets only), and the
 // ticket joins the retraining examples with the corrected label. Returns
 // false (and changes nothing) when no decision for the ticket is stored.
 // The changes go into `w`, so the caller writes them with its own offsets.

@@ -251,6 +251,8 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
              {"escalation_rate_alert", double_field(st.escalation_rate_alert, 0.0, 1.0)},
              {"drift_min_tickets", int_field(st.drift_min_tickets, 1, 100000000)},
              {"restore_timeout_ms", int_field(st.restore_timeout_ms, 1000, 3600000)},
+             {"memory_budget_mb", int_field(st.memory_budget_mb, 8, 65536)},
+             {"decisions_retention_days", int_field(st.decisions_retention_days, 0, 36500)},
          });
        }},
       {"mode",
@@ -287,6 +289,10 @@ result<config> parse_config(std::string_view yaml, std::string_view source_name)
                 return success();
               }},
          });
+       }},
+      {"shadow",
+       [&](const YAML::Node& n, const std::string&) {
+         return section(n, source, "shadow.").visit({{"adapter", string_field(cfg.shadow.adapter)}});
        }},
       {"cost",
        [&](const YAML::Node& n, const std::string&) {

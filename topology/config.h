@@ -163,6 +163,15 @@ struct state_options {
   // Longest a restore from the changelog may take. Default: 120000 ms.
   // Bounds: 1000..3600000.
   int restore_timeout_ms = 120000;
+  // Memory of each worker instance's RocksDB store: block cache, index and
+  // filter blocks and memtables together (state/store.h,
+  // store_options::memory_budget_mb). Default: 64. Bounds: 8..65536.
+  int memory_budget_mb = 64;
+  // Decisions (kept per ticket for the corrections join) are dropped at
+  // compaction once their quarter ended more than this many days ago; 0
+  // keeps them forever (store_options::decisions_retention_days).
+  // Default: 30. Bounds: 0..36500.
+  int decisions_retention_days = 30;
 };
 
 // The cascade's cost model, as a support team budgets it: what one frontier
@@ -215,6 +224,16 @@ struct generate_options {
   std::vector<lora_options> loras;
 };
 
+// Shadow mode (workers/shadow.h): a candidate adapter judges every ticket
+// beside the live one (mode: head); its decisions are recorded in the state
+// (agreement, accuracy against corrections) and never route.
+struct shadow_options {
+  // Candidate adapter GGUF (what `triage retrain` writes). Checked when the
+  // worker loads its backend: the file must exist and be built for the live
+  // adapter's base model and taxonomy. Default: "" (no shadow).
+  std::string adapter;
+};
+
 struct config {
   // Default: head.
   classifier_mode mode = classifier_mode::head;
@@ -225,6 +244,7 @@ struct config {
   worker_options worker;
   state_options state;
   cost_options cost;
+  shadow_options shadow;
 };
 
 // `source` names the text in errors (a file name).

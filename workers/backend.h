@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -15,6 +16,17 @@
 #include "schemas/triage.pb.h"
 
 namespace triage::workers {
+
+// Shadow mode (workers/shadow.h): the candidate adapter's verdict on the
+// same ticket. Recorded in the state, never routed on.
+struct shadow_decision {
+  std::string category;
+  int urgency = 0;
+  float confidence = 0;
+  bool out_of_scope = false;
+  bool truncated = false;
+  float threshold = 1;             // the candidate adapter's own threshold
+};
 
 // The SLM's verdict on one ticket, before the routing policy.
 struct decision {
@@ -27,6 +39,7 @@ struct decision {
   bool out_of_scope = false;       // the model judged it outside the taxonomy
   uint32_t prompt_tokens = 0;
   uint32_t unknown_tokens = 0;     // of the ticket's tokens, raw-byte / unknown ones
+  std::optional<shadow_decision> shadow;  // set only when a shadow adapter runs
 };
 
 class backend {

@@ -106,14 +106,37 @@ int run_train(const train_args& args) {
                                          oos_truncated, "out-of-scope features");
   const size_t dim = static_cast<size_t>(m.value().cfg().dim);
 
-  progress_bar bar("training", static_cast<size_t>(args.epochs));
+  if (!args.recalibrate.empty()) {
+    auto prev = cl::load_adapter(args.recalibrate);
+    if (!prev) {
+      std::cerr << "triage train: " << prev.error().message << "\n";
+      return 2;
+    }
+    if (prev.value().intents != a.intents || static_cast<size_t>(prev.value().intent_head.dim()) != dim) {
+      std::cerr << "triage train: --recalibrate " << args.recalibrate
+                << ": its labels or feature size differ from this run's\n";
+      return 2;
+    }
+    a.intent_head = prev.value().intent_head;
+  }
+  progress_bar bar("training", static_cast<size_t>(args.epochs) * static_cast<size_t>(std::max(1, args.members)));
   const auto fit = fit_adapter(a, feats, dim, labels, split.train, split.calibration,
                                {.hidden = args.hidden, .l2 = args.l2, .epochs = args.epochs,
-                                .seed = args.seed, .target_accuracy = args.target_accuracy,
+                                .seed = args.seed, .members = args.members, .threads = args.threads,
+                                .keep_head = !args.recalibrate.empty(), .target_accuracy = args.target_accuracy,
+                                .threshold_z = args.threshold_z,
                                 .always_escalate = args.always_escalate,
                                 .on_epoch = [&](int e, double) { bar.update(static_cast<size_t>(e + 1)); }});
   bar.finish();
   const auto& choice = fit.choice;
+  if (!args.dump_calibration.empty()) {
+    std::ofstream dump(args.dump_calibration);
+    dump.precision(9);
+    dump << "confidence,correct\n";
+    for (size_t i = 0; i < fit.routable_confidence.size(); ++i) {
+      dump << fit.routable_confidence[i] << "," << int{fit.routable_correct[i]} << "\n";
+    }
+  }
   a.name = args.name;
   a.created_by = args.command_line;
   a.base_model_name = std::filesystem::path(model_path).filename().string();
@@ -148,10 +171,10 @@ int run_train(const train_args& args) {
                  {"test", split.test.size()}, {"seed", args.seed}}},
       {"features", {{"prompt", args.prompt}, {"layer", args.layer}, {"pooling", args.pooling},
                     {"max_tokens", args.max_tokens}, {"truncated", std::count(truncated.begin(), truncated.end(), 1)}}},
-      {"head", {{"hidden", args.hidden}, {"epochs", args.epochs}, {"l2", args.l2},
+      {"head", {{"hidden", args.hidden}, {"members", a.intent_head.members()}, {"epochs", args.epochs}, {"l2", args.l2},
                 {"final_training_loss", fit.final_loss}}},
       {"calibration", {{"temperature", a.temperature}, {"reliability", reliability_json(fit.calibration)}}},
-      {"threshold", {{"target_accuracy", args.target_accuracy}, {"threshold", a.threshold},
+      {"threshold", {{"target_accuracy", args.target_accuracy}, {"wilson_z", args.threshold_z}, {"threshold", a.threshold},
                      {"met_on_calibration", choice.met}, {"calibration_coverage_of_routable", choice.coverage},
                      {"calibration_accuracy", choice.accuracy}}},
       {"test", {{"category_accuracy", ev.accuracy},

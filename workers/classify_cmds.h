@@ -17,6 +17,8 @@ struct train_args {
   std::string model;                                       // default: the installed model
   std::string out = "adapter.gguf";
   std::string report;                                      // JSON report; default: <out>.report.json
+  std::string recalibrate;                                 // adapter whose head is kept (no training); empty: train
+  std::string dump_calibration;                            // CSV of routable calibration tickets; empty: none
   std::string name = "banking";
   std::string prompt = "{text}";
   int layer = -1;
@@ -25,7 +27,9 @@ struct train_args {
   int hidden = 0;
   int epochs = 60;
   float l2 = 1e-4f;
+  int members = 1;                                         // heads averaged (ensemble)
   double target_accuracy = 0.99;
+  double threshold_z = 0.0;                                // Wilson bound z for the threshold
   double calibration = 0.15;
   double test = 0.15;
   uint64_t seed = 20261124;

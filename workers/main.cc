@@ -68,7 +68,7 @@ int main(int argc, char** argv) {
   generate->add_option("--tokens", ga.n_tokens, "new tokens at most")->capture_default_str();
   generate->add_option("--threads", ga.threads, "0: one per hardware thread")->capture_default_str();
   generate->add_flag("--ids", ga.ids, "the prompt is token ids");
-  generate->add_flag("--chat", ga.chat, "wrap the prompt as a ChatML user turn");
+  generate->add_flag("--chat", ga.chat, "wrap the prompt as a user turn in the model's chat format (ChatML, Gemma turns)");
   generate->add_option("--lora", ga.loras, "LoRA adapter GGUF merged at load (repeatable)");
   generate->add_option("--lora-scale", ga.lora_scale, "scale of the LoRA adapters")->capture_default_str();
   generate->callback([&] { std::exit(triage::workers::run_generate(ga)); });
@@ -110,6 +110,10 @@ int main(int argc, char** argv) {
   train->add_option("--model", tr.model, "base model GGUF (default: the installed one)");
   train->add_option("--out", tr.out, "adapter file to write")->capture_default_str();
   train->add_option("--report", tr.report, "JSON report (default: <out>.report.json)");
+  train->add_option("--recalibrate", tr.recalibrate,
+                    "keep this adapter's head (same labels and features; no training) and only recalibrate");
+  train->add_option("--dump-calibration", tr.dump_calibration,
+                    "CSV (confidence,correct) of the routable calibration tickets the threshold is chosen on");
   train->add_option("--name", tr.name, "adapter name")->capture_default_str();
   train->add_option("--prompt", tr.prompt, "prompt template with {text}")->capture_default_str();
   train->add_option("--layer", tr.layer, "hidden state: -1 final, 0..n_layers a block's output")->capture_default_str();
@@ -117,6 +121,11 @@ int main(int argc, char** argv) {
   train->add_option("--max-tokens", tr.max_tokens, "token budget per ticket")->capture_default_str();
   train->add_option("--hidden", tr.hidden, "hidden units of the head (0: linear)")->capture_default_str();
   train->add_option("--epochs", tr.epochs)->capture_default_str();
+  train->add_option("--members", tr.members, "heads trained with seeds seed, seed+1, ... and averaged")
+      ->check(CLI::Range(1, 64))->capture_default_str();
+  train->add_option("--threshold-z", tr.threshold_z,
+                    "judge the threshold's calibration accuracy by its Wilson lower bound at this z (0: observed)")
+      ->check(CLI::Range(0.0, 5.0))->capture_default_str();
   train->add_option("--l2", tr.l2)->capture_default_str();
   train->add_option("--target-accuracy", tr.target_accuracy,
                     "accuracy auto-routed tickets must reach")->capture_default_str();
@@ -234,6 +243,9 @@ int main(int argc, char** argv) {
   create->add_option("--taxonomy", targs.taxonomy, "taxonomy CSV (one routed topic per queue)")
       ->capture_default_str();
   create->add_option("--set", targs.settings, "extra Kafka setting key=value (repeatable)");
+  create->add_flag("--compact-changelog", targs.compact_changelog,
+                   "set cleanup.policy=compact on an existing state changelog that is not compacted "
+                   "(default: refuse it)");
   create->callback([&] { std::exit(triage::workers::run_topics_create(targs)); });
 
   triage::workers::demo_args dargs;

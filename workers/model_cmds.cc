@@ -137,7 +137,10 @@ int run_generate(const generate_args& args) {
       }
     }
   } else if (args.chat) {
-    prompt = tokenizer::encode_chatml(tok, tokenizer::k_smollm2_default_system, args.prompt);
+    // The model's own format (ChatML for SmolLM2/Qwen2, turns for Gemma).
+    const auto chat = tokenizer::detect_chat_format(l.m->gguf());
+    if (!chat.note.empty()) std::cerr << "triage generate: " << chat.note << "\n";
+    prompt = tokenizer::encode_chat(tok, chat.format, args.prompt);
   } else {
     prompt = tok.encode(args.prompt, /*add_special=*/true, /*parse_special=*/true);
   }

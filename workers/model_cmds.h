@@ -19,7 +19,7 @@ struct generate_args {
   int n_tokens = 64;        // new tokens at most. Default: 64
   int threads = 0;          // inference threads. Default: 0, one per hardware thread
   bool ids = false;         // the prompt is token ids ("1 2 3" or "1,2,3"). Default: false
-  bool chat = false;        // wrap the prompt as a ChatML user turn. Default: false
+  bool chat = false;        // wrap the prompt in the model's chat format (ChatML, Gemma turns). Default: false
   bool stop_at_eog = true;  // stop at an end-of-generation token. Default: true
   // LoRA adapter GGUF files merged at load (compute/model/lora.h), each
   // with lora_scale. Default: none, 1.0

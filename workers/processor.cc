@@ -49,14 +49,25 @@ processor::processor(const topology::config& cfg, backend& model)
                                                  : model.threshold()) {}
 
 std::vector<v1::EscalationReason> processor::escalation_reasons(const decision& d) const {
+  return policy_reasons(d.category, d.out_of_scope, d.confidence, d.truncated, threshold_);
+}
+
+std::vector<v1::EscalationReason> processor::shadow_escalation_reasons(const shadow_decision& s) const {
+  const float threshold =
+      cfg_.routing.min_confidence >= 0 ? static_cast<float>(cfg_.routing.min_confidence) : s.threshold;
+  return policy_reasons(s.category, s.out_of_scope, s.confidence, s.truncated, threshold);
+}
+
+std::vector<v1::EscalationReason> processor::policy_reasons(const std::string& category, bool out_of_scope,
+                                                            float confidence, bool truncated, float threshold) const {
   std::vector<v1::EscalationReason> reasons;
   const auto& always = cfg_.routing.always_escalate;
-  if (std::find(always.begin(), always.end(), d.category) != always.end()) {
+  if (std::find(always.begin(), always.end(), category) != always.end()) {
     reasons.push_back(v1::ESCALATION_REASON_ALWAYS_ESCALATE_CATEGORY);
   }
-  if (d.out_of_scope) reasons.push_back(v1::ESCALATION_REASON_OUT_OF_SCOPE);
-  if (d.confidence < threshold_) reasons.push_back(v1::ESCALATION_REASON_LOW_CONFIDENCE);
-  if (d.truncated && cfg_.routing.escalate_truncated) {
+  if (out_of_scope) reasons.push_back(v1::ESCALATION_REASON_OUT_OF_SCOPE);
+  if (confidence < threshold) reasons.push_back(v1::ESCALATION_REASON_LOW_CONFIDENCE);
+  if (truncated && cfg_.routing.escalate_truncated) {
     reasons.push_back(v1::ESCALATION_REASON_TRUNCATED);
   }
   return reasons;
@@ -139,6 +150,11 @@ std::vector<output_record> processor::process(std::span<const input_record> reco
     res.set_backend(model_.name());
     o.category = d.category;
     o.confidence = d.confidence;
+    if (d.shadow) {
+      o.has_shadow = true;
+      o.shadow_category = d.shadow->category;
+      o.shadow_escalated = !shadow_escalation_reasons(*d.shadow).empty();
+    }
 
     const auto reasons = escalation_reasons(d);
     if (reasons.empty()) {

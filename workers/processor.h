@@ -44,6 +44,12 @@ struct output_record {
   float confidence = 0;
   int32_t partition = 0;      // of the input record
   int64_t offset = 0;         // of the input record
+  // Shadow mode (workers/shadow.h): the candidate's category and whether the
+  // same routing policy would have escalated it; recorded only, the output
+  // above is the live adapter's alone.
+  bool has_shadow = false;
+  std::string shadow_category;
+  bool shadow_escalated = false;
 };
 
 class processor {
@@ -56,10 +62,16 @@ class processor {
   // The routing policy on its own: reasons to escalate, the deciding one first;
   // empty means route to the category's queue.
   std::vector<v1::EscalationReason> escalation_reasons(const decision& d) const;
+  // The same policy on a shadow decision, at routing.min_confidence or else
+  // the candidate adapter's own threshold.
+  std::vector<v1::EscalationReason> shadow_escalation_reasons(const shadow_decision& s) const;
   std::string routed_topic(const std::string& category) const;
   float threshold() const { return threshold_; }
 
  private:
+  std::vector<v1::EscalationReason> policy_reasons(const std::string& category, bool out_of_scope, float confidence,
+                                                   bool truncated, float threshold) const;
+
   const topology::config& cfg_;
   backend& model_;
   float threshold_;

@@ -401,10 +401,11 @@ result<retrain_outcome> retrain(const retrain_args& args, const feature_factory&
   cand.prompt_template = current.prompt_template;
   cand.max_tokens = current.max_tokens;
   const double target = args.target_accuracy >= 0 ? args.target_accuracy : current.target_accuracy;
-  progress_bar bar("training", static_cast<size_t>(args.epochs));
+  progress_bar bar("training", static_cast<size_t>(args.epochs * current.intent_head.members()));
   const auto fit = fit_adapter(cand, feats, dim, labels, train_rows, split.calibration,
                                {.hidden = current.intent_head.hidden(), .l2 = args.l2, .epochs = args.epochs,
-                                .seed = args.seed, .target_accuracy = target,
+                                .seed = args.seed, .members = current.intent_head.members(),
+                                .target_accuracy = target,
                                 .always_escalate = args.always_escalate,
                                 .on_epoch = [&](int e, double) { bar.update(static_cast<size_t>(e + 1)); }});
   bar.finish();

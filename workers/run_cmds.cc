@@ -61,8 +61,19 @@ result<std::vector<std::string>> categories_of(const std::string& taxonomy_path)
 // The classifier backend by name: "cpu" (the SLM with an adapter) or "null".
 result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std::string& model,
                                               const std::string& adapter,
-                                              const std::string& taxonomy, int threads) {
+                                              const std::string& taxonomy, int threads,
+                                              const std::string& shadow_adapter) {
+  auto with_shadow = [&](std::unique_ptr<slm_backend> b) -> result<std::unique_ptr<backend>> {
+    if (!shadow_adapter.empty()) {
+      if (auto ok = b->set_shadow(shadow_adapter); !ok) return ok.error();
+    }
+    return std::unique_ptr<backend>(std::move(b));
+  };
   if (kind == "null") {
+    if (!shadow_adapter.empty()) {
+      return make_error(topology::errc::bad_value,
+                        "shadow.adapter '" + shadow_adapter + "': shadow mode needs the SLM backend, not --backend null");
+    }
     auto cats = categories_of(taxonomy);
     if (!cats) return cats.error();
     return std::unique_ptr<backend>(new null_backend(cats.value()));
@@ -71,7 +82,7 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
     auto b = slm_backend::load({.model = model_path_or_default(model),
                                 .adapter = adapter, .threads = threads});
     if (!b) return b.error();
-    return std::unique_ptr<backend>(std::move(b.value()));
+    return with_shadow(std::move(b.value()));
   }
   // "vulkan": the SLM with its forward pass on a GPU; without a usable
   // device (no loader, no device, a missing feature, too little memory) it
@@ -82,14 +93,14 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
                                         .adapter = adapter, .threads = threads};
     auto b = slm_backend::load_vulkan(
         eo, {.device = {.pipeline_cache_dir = vulkan::default_pipeline_cache_dir()}});
-    if (b) return std::unique_ptr<backend>(std::move(b.value()));
+    if (b) return with_shadow(std::move(b.value()));
     if (kind == "vulkan-required" || b.error().code.category() != vulkan::vulkan_category()) {
       return b.error();
     }
     spdlog::warn("--backend vulkan: {}; using the CPU engine", b.error().message);
     auto cpu = slm_backend::load(eo);
     if (!cpu) return cpu.error();
-    return std::unique_ptr<backend>(std::move(cpu.value()));
+    return with_shadow(std::move(cpu.value()));
   }
   return make_error(topology::errc::bad_value,
                     "--backend '" + kind + "': expected cpu, vulkan, vulkan-required or null");
@@ -142,8 +153,14 @@ int run_worker(const worker_args& args) {
   if (generate && args.backend != "cpu") {
     spdlog::warn("worker: mode generate runs on the CPU; --backend {} ignored", args.backend);
   }
+  if (generate && !cfg.value().shadow.adapter.empty()) {
+    std::cerr << "triage worker: shadow.adapter '" << cfg.value().shadow.adapter
+              << "': shadow mode runs a candidate head beside the live one (mode: head), not with mode: generate\n";
+    return 2;
+  }
   auto model = generate ? make_generate_backend(cfg.value(), args.model, args.taxonomy, args.threads)
-                        : make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
+                        : make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads,
+                                       cfg.value().shadow.adapter);
   if (!model) {
     std::cerr << "triage worker: " << model.error().message << "\n";
     return 2;
@@ -247,7 +264,7 @@ int run_topics_create(const topics_args& args) {
   }
   for (const auto& n : names) std::cout << n << "\n";
   // The state changelog (compacted, partitioned like the tickets topic).
-  auto changelog = create_state_changelog(cfg.value());
+  auto changelog = create_state_changelog(cfg.value(), 30000, args.compact_changelog);
   if (!changelog) {
     std::cerr << "triage topics create: " << changelog.error().message << "\n";
     return 1;

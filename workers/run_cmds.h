@@ -16,9 +16,13 @@ namespace triage::workers {
 // The classifier backend by name: "cpu" (the SLM: base model, default the
 // installed one, plus adapter) or "null" (categories from the taxonomy CSV).
 // Shared by `triage worker`, `triage demo` and `triage replay`.
+// `shadow_adapter` (config shadow.adapter): a candidate adapter run beside
+// `adapter` in shadow mode (workers/shadow.h); refused with the null backend
+// and when it does not match the live adapter's base model and taxonomy.
 result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std::string& model,
                                               const std::string& adapter,
-                                              const std::string& taxonomy, int threads);
+                                              const std::string& taxonomy, int threads,
+                                              const std::string& shadow_adapter = "");
 
 // The generate-mode backend (config mode: generate) from the config's
 // generate section, categories from the taxonomy CSV.
@@ -48,6 +52,9 @@ struct topics_args {
   std::string config = "topology/default.yaml";
   std::string taxonomy = "data/banking77/taxonomy.csv";
   std::vector<std::string> settings;
+  // An existing state changelog that is not compacted is an error, unless
+  // this is set: then its cleanup.policy is changed to compact.
+  bool compact_changelog = false;
 };
 
 int run_topics_create(const topics_args& args);

@@ -1,8 +1,11 @@
 #include "workers/slm_backend.h"
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "compute/classifier/head.h"
+#include "workers/shadow.h"
 #include "workers/unknown_tokens.h"
 
 namespace triage::workers {
@@ -10,7 +13,9 @@ namespace triage::workers {
 result<std::unique_ptr<slm_backend>> slm_backend::load(const classifier::engine_options& opts) {
   auto e = classifier::engine::load(opts);
   if (!e) return e.error();
-  return std::unique_ptr<slm_backend>(new slm_backend(std::move(e.value())));
+  std::unique_ptr<slm_backend> b(new slm_backend(std::move(e.value())));
+  b->adapter_path_ = opts.adapter;
+  return b;
 }
 
 result<std::unique_ptr<slm_backend>> slm_backend::load_vulkan(
@@ -24,6 +29,7 @@ result<std::unique_ptr<slm_backend>> slm_backend::load_vulkan(
   auto gpu = vulkan::vk_model::load(opts.model, device_opts);
   if (!gpu) return gpu.error();
   std::unique_ptr<slm_backend> b(new slm_backend(std::move(e.value())));
+  b->adapter_path_ = opts.adapter;
   b->gpu_ = std::make_unique<vulkan::vk_model>(std::move(gpu.value()));
   b->tok_ = std::make_unique<tokenizer::tokenizer>(std::move(tok.value()));
   spdlog::info("slm backend: features on Vulkan device '{}' ({} MB of weights)",
@@ -31,8 +37,20 @@ result<std::unique_ptr<slm_backend>> slm_backend::load_vulkan(
   return b;
 }
 
+result<void> slm_backend::set_shadow(const std::string& path) {
+  auto a = load_shadow_adapter(path, engine_.adapter_info(), adapter_path_);
+  if (!a) return a.error();
+  shadow_same_features_ = same_features(engine_.adapter_info(), a.value());
+  shadow_ = std::move(a.value());
+  shadow_path_ = path;
+  spdlog::info("slm backend: shadow adapter {} ('{}'), {}", path, shadow_->name,
+               shadow_same_features_ ? "its head on the live features"
+                                     : "its own feature extraction (a second forward pass per batch, on the CPU)");
+  return success();
+}
+
 result<std::vector<classifier::prediction>> slm_backend::classify_on_device(
-    std::span<const std::string> texts) {
+    std::span<const std::string> texts, std::vector<float>& features) {
   const classifier::adapter& a = engine_.adapter_info();
   const classifier::feature_spec spec{.prompt_template = a.prompt_template,
                                       .max_tokens = a.max_tokens,
@@ -50,15 +68,16 @@ result<std::vector<classifier::prediction>> slm_backend::classify_on_device(
                                 .pool = last ? model::pooling::last : model::pooling::mean});
   if (!r) return r.error();
   const auto& h = a.intent_head;
-  std::vector<float> z(h.n_classes());
+  const auto dim = static_cast<size_t>(h.dim());
   std::vector<classifier::prediction> out;
   out.reserve(texts.size());
+  features.assign(texts.size() * dim, 0.0f);
   for (size_t i = 0; i < texts.size(); ++i) {
-    const auto features = last ? r.value().last_of(static_cast<int64_t>(i))
-                               : r.value().mean_of(static_cast<int64_t>(i));
-    h.logits(features.data(), z.data());
-    classifier::softmax(z, a.temperature);
-    auto p = classifier::decide(a, z);
+    const auto row = last ? r.value().last_of(static_cast<int64_t>(i))
+                          : r.value().mean_of(static_cast<int64_t>(i));
+    std::copy(row.begin(), row.begin() + static_cast<ptrdiff_t>(std::min(dim, row.size())),
+              features.begin() + static_cast<ptrdiff_t>(i * dim));
+    auto p = classifier::predict(a, &features[i * dim]);
     p.truncated = tickets[i].truncated;
     p.prompt_tokens = static_cast<uint32_t>(tickets[i].ids.size());
     out.push_back(std::move(p));
@@ -86,8 +105,9 @@ std::vector<decision> slm_backend::classify(std::span<const v1::TicketEvent* con
                                          : t->subject() + "\n" + t->body());
   }
   std::vector<classifier::prediction> preds;
+  std::vector<float> features;  // (n, dim) the live head saw
   if (gpu_) {
-    auto r = classify_on_device(texts);
+    auto r = classify_on_device(texts, features);
     if (r) {
       preds = std::move(r.value());
     } else {
@@ -95,8 +115,25 @@ std::vector<decision> slm_backend::classify(std::span<const v1::TicketEvent* con
                     r.error().message);
     }
   }
-  if (preds.empty()) preds = engine_.classify(texts);
+  if (preds.empty()) preds = engine_.classify(texts, features);
   const auto& a = engine_.adapter_info();
+  // Shadow mode: the candidate's head, on the live features when it takes
+  // them the same way, else on its own (a second pass).
+  std::vector<classifier::prediction> shadow_preds;
+  if (shadow_) {
+    const auto dim = static_cast<size_t>(shadow_->intent_head.dim());
+    std::vector<float> own;
+    std::vector<uint8_t> truncated;
+    std::vector<uint32_t> lengths;
+    if (!shadow_same_features_) own = engine_.features(texts, classifier::spec_of(*shadow_), &truncated, &lengths);
+    const auto& feats = shadow_same_features_ ? features : own;
+    shadow_preds.reserve(preds.size());
+    for (size_t i = 0; i < preds.size(); ++i) {
+      auto p = classifier::predict(*shadow_, &feats[i * dim]);
+      p.truncated = shadow_same_features_ ? preds[i].truncated : truncated[i] != 0;
+      shadow_preds.push_back(std::move(p));
+    }
+  }
   std::vector<decision> out;
   out.reserve(preds.size());
   std::vector<int32_t> ids;
@@ -120,6 +157,15 @@ std::vector<decision> slm_backend::classify(std::span<const v1::TicketEvent* con
       alt.set_category(a.categories[p.top_categories[k].first]);
       alt.set_probability(p.top_categories[k].second);
       d.alternatives.push_back(std::move(alt));
+    }
+    if (!shadow_preds.empty()) {
+      const auto& s = shadow_preds[i];
+      d.shadow = shadow_decision{.category = shadow_->categories[s.category],
+                                 .urgency = s.urgency,
+                                 .confidence = s.confidence,
+                                 .out_of_scope = s.out_of_scope,
+                                 .truncated = s.truncated,
+                                 .threshold = shadow_->threshold};
     }
     out.push_back(std::move(d));
   }

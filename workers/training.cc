@@ -1,9 +1,12 @@
 #include "workers/training.h"
 
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <mutex>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -88,12 +91,36 @@ fit_result fit_adapter(cl::adapter& a, std::span<const float> features, size_t d
   gather(calibration_rows, xcal, ycal);
 
   fit_result out;
-  a.intent_head = cl::head::train(xtr, ytr, n_classes,
-                                  {.hidden = options.hidden, .l2 = options.l2, .epochs = options.epochs,
-                                   .seed = options.seed, .on_epoch = [&](int e, double loss) {
-                                     out.final_loss = loss;
-                                     if (options.on_epoch) options.on_epoch(e, loss);
-                                   }});
+  const int n_members = std::clamp(options.members, 1, 64);
+  std::vector<cl::head> members(static_cast<size_t>(n_members));
+  std::vector<double> last_loss(members.size(), 0.0);
+  std::mutex progress_mutex;
+  int epochs_done = 0;
+  std::atomic<int> next{0};
+  auto work = [&] {
+    for (int k = next++; k < n_members; k = next++) {
+      members[static_cast<size_t>(k)] = cl::head::train(
+          xtr, ytr, n_classes,
+          {.hidden = options.hidden, .l2 = options.l2, .epochs = options.epochs,
+           .seed = options.seed + static_cast<uint64_t>(k), .on_epoch = [&, k](int, double loss) {
+             std::lock_guard lock(progress_mutex);
+             last_loss[static_cast<size_t>(k)] = loss;
+             ++epochs_done;
+             if (options.on_epoch) options.on_epoch(epochs_done - 1, loss);
+           }});
+    }
+  };
+  if (!options.keep_head) {
+    const int hw = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int n_threads = std::min(n_members, options.threads > 0 ? options.threads : hw);
+    {
+      std::vector<std::jthread> pool;
+      for (int t = 1; t < n_threads; ++t) pool.emplace_back(work);
+      work();
+    }
+    for (double l : last_loss) out.final_loss += l / static_cast<double>(n_members);
+    a.intent_head = cl::head::ensemble(std::move(members));
+  }
 
   // Temperature on the calibration rows' intent logits.
   const auto nc = static_cast<size_t>(n_classes);
@@ -114,8 +141,11 @@ fit_result fit_adapter(cl::adapter& a, std::span<const float> features, size_t d
     rconf.push_back(cal[i].confidence);
     rright.push_back(ok);
   }
-  out.choice = cl::choose_threshold(rconf, rright, {.target_accuracy = options.target_accuracy});
+  out.choice = cl::choose_threshold(rconf, rright,
+                                   {.target_accuracy = options.target_accuracy, .z = options.threshold_z});
   out.calibration = cl::reliability(conf, right);
+  out.routable_confidence = rconf;
+  out.routable_correct = rright;
   a.threshold = out.choice.threshold;
   a.target_accuracy = static_cast<float>(options.target_accuracy);
 

@@ -5,7 +5,7 @@
 //   auto f = cached_features(model, tok, spec, texts, cache_dir, 32, truncated, "features");
 //   cl::adapter a = labels_of_taxonomy;                     // intents, categories, ...
 //   auto fit = fit_adapter(a, f, dim, labels, split.train, split.calibration,
-//                          {.target_accuracy = 0.99, .always_escalate = {"disputes"}});
+//                          {.members = 5, .target_accuracy = 0.99, .always_escalate = {"disputes"}});
 //   auto ev = evaluate(a, f, dim, labels, split.test, {"disputes"});
 //   ev.accuracy, ev.ece, ev.coverage, to_json(ev)
 //
@@ -44,21 +44,42 @@ struct fit_options {
   float l2 = 1e-4f;
   // Passes over the training rows. Default: 60.
   int epochs = 60;
-  // Initialisation and minibatch order. Default: 20261124.
+  // Initialisation and minibatch order (member k of an ensemble uses seed + k).
+  // Default: 20261124.
   uint64_t seed = 20261124;
+  // Heads trained with seeds seed, seed + 1, ... whose logits are averaged
+  // (classifier::head::ensemble); 1: a single head. Default: 1. Bounds: 1..64.
+  int members = 1;
+  // Threads training members side by side (0: one per hardware thread, at most
+  // `members`). The result does not depend on it. Default: 0.
+  int threads = 0;
+  // Keep a.intent_head as it is (already trained, e.g. loaded from an
+  // adapter with the same labels and dim) and only calibrate: temperature,
+  // threshold, baselines. Default: false.
+  bool keep_head = false;
   // Accuracy the auto-routed calibration tickets must reach. Default: 0.99.
   double target_accuracy = 0.99;
+  // z of the Wilson lower bound the calibration accuracy is judged by when
+  // choosing the threshold (classifier::threshold_options::z; 0: the observed
+  // accuracy). Default: 0.
+  double threshold_z = 0.0;
   // Categories the routing policy always escalates (not counted as routable
   // when the threshold is chosen). Default: {"disputes"}.
   std::vector<std::string> always_escalate{"disputes"};
-  // Called after each epoch with (epoch, mean training loss). Default: none.
+  // Called after each epoch with (index of that epoch counted over all
+  // members, so the last is members * epochs - 1; its mean training loss),
+  // one call at a time. Default: none.
   std::function<void(int, double)> on_epoch = {};
 };
 
 struct fit_result {
-  double final_loss = 0;                         // mean training loss of the last epoch
+  double final_loss = 0;                         // mean training loss of the last epoch (mean over members)
   classifier::threshold_choice choice;           // the threshold and its calibration figures
   classifier::reliability_report calibration;    // reliability on the calibration rows
+  // The routable calibration tickets the threshold was chosen on: their
+  // calibrated confidence and whether the category was right.
+  std::vector<float> routable_confidence;
+  std::vector<uint8_t> routable_correct;
 };
 
 // Trains a.intent_head on `train_rows`, fits the temperature on

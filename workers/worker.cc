@@ -12,6 +12,7 @@
 #include <librdkafka/rdkafkacpp.h>
 #include <spdlog/spdlog.h>
 
+#include "ops/logging.h"
 #include "ops/metrics/health.h"
 #include "ops/metrics/probe.h"
 #include "state/changelog.h"
@@ -77,7 +78,8 @@ using partition_key = std::pair<std::string, int32_t>;
 struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::DeliveryReportCb {
   impl(const topology::config& c, backend& m, const options& o)
       : cfg(c), model(m), opts(o), proc(c, m),
-        transactional(c.worker.delivery == topology::delivery_mode::exactly_once) {}
+        transactional(c.worker.delivery == topology::delivery_mode::exactly_once),
+        log_name(o.worker_id + "-" + std::to_string(o.instance)) {}
 
   // Waits for the inference thread, which may still be inside the backend
   // when run() gave up on its batch.
@@ -152,12 +154,16 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   std::unique_ptr<job> current;
   bool quit = false;  // under job_mutex
   std::thread inference;
+  // "w1-0": the worker field of every log line from this worker's threads.
+  const std::string log_name;
 
   result<void> open_state() {
     const auto& st = cfg.state;
     const std::string dir = st.directory + "/" + opts.worker_id + "-" + std::to_string(opts.instance);
     // No WAL: the changelog is the durable copy (state/store.h).
-    auto s = state::store::open(dir, {.no_wal = true});
+    auto s = state::store::open(dir, {.no_wal = true,
+                                      .memory_budget_mb = st.memory_budget_mb,
+                                      .decisions_retention_days = st.decisions_retention_days});
     if (!s) return make_error(errc::client_failed, "state store: " + s.error().message);
     store = std::move(s.value());
     updater = std::make_unique<state::updater>(
@@ -500,6 +506,9 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   void report_lag() {
     last_lag_report = clock::now();
     opts.probe->queue(queued_now.load(), queued_tokens_now.load(), paused_now.load(), pauses_now.load());
+    if (store) {
+      if (auto m = store->memory()) opts.probe->state_memory(m.value().total());
+    }
     partition_list parts;
     if (consumer->assignment(parts.items) != RdKafka::ERR_NO_ERROR) return;
     consumer->position(parts.items);
@@ -619,7 +628,14 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       switch (o.kind) {
         case outcome::routed: ++stats.routed; break;
         case outcome::escalated: ++stats.escalated; ++stats.by_reason[o.reason]; break;
-        case outcome::dead_lettered: ++stats.dead_lettered; ++stats.by_reason[o.reason]; break;
+        case outcome::dead_lettered:
+          ++stats.dead_lettered;
+          ++stats.by_reason[o.reason];
+          if (spdlog::should_log(spdlog::level::debug)) {
+            ops::log_scope at({.partition = o.partition, .offset = o.offset});
+            spdlog::debug("worker {}: dead-lettered to {}: {}", log_name, o.topic, o.reason);
+          }
+          break;
       }
     }
     ++stats.batches;
@@ -635,6 +651,10 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
       opts.probe->ticket_out(probe_outcome(o.kind), o.category, o.confidence);
       if (o.kind == outcome::escalated) opts.probe->escalated(o.reason);
       if (o.kind == outcome::dead_lettered) opts.probe->dead_lettered(o.reason);
+      if (o.has_shadow) {
+        opts.probe->shadow_decision(o.shadow_category == o.category,
+                                    o.shadow_escalated == (o.kind == outcome::escalated));
+      }
     }
     const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                             std::chrono::system_clock::now().time_since_epoch())
@@ -650,6 +670,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   // --- The inference thread. ---
 
   void inference_loop() {
+    ops::log_scope who({.worker = log_name});
     for (;;) {
       job* j = nullptr;
       {
@@ -778,6 +799,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
   // --- The Kafka thread. ---
 
   result<void> run(const std::atomic<bool>& stop) {
+    ops::log_scope who({.worker = log_name});
     const auto& w = cfg.worker;
     auto last_record = clock::now();
     bool stopping = false;
@@ -880,6 +902,7 @@ struct kafka_worker::impl final : public RdKafka::RebalanceCb, public RdKafka::D
           auto& next = next_offset[{r.topic, r.partition}];
           if (next > 0 && r.offset < next) {
             if (stats.records_reread++ == 0 || stats.records_reread % 1000 == 0) {
+              ops::log_scope at({.topic = r.topic, .partition = r.partition, .offset = r.offset});
               spdlog::warn("worker {}-{}: {}/{}: offset {} delivered again after {} (after a pause/resume); "
                            "skipped ({} so far)", opts.worker_id, opts.instance, r.topic, r.partition,
                            r.offset, next - 1, stats.records_reread);
@@ -930,6 +953,9 @@ std::vector<state::ticket_fact> state_facts(const std::vector<input_record>& bat
     f.category = o.category;
     f.confidence = o.confidence;
     f.reason = o.reason;
+    f.has_shadow = o.has_shadow;  // shadow mode (workers/shadow.h)
+    f.shadow_category = o.shadow_category;
+    f.shadow_escalated = o.shadow_escalated;
     const v1::TicketEvent* t = nullptr;
     const v1::TriageResult* r = nullptr;
     if (o.kind == outcome::routed && routed.ParseFromString(o.value)) {

@@ -62,6 +62,10 @@ class fields {
   const gguf::reader& r_;
 };
 
+// Tensor name prefix of ensemble member k: "head." for the first (the
+// version-1 names), "head.<k>." for the others.
+std::string member_prefix(int k) { return k == 0 ? "head." : "head." + std::to_string(k) + "."; }
+
 #define TRIAGE_TRY_ASSIGN(lhs, expr)      \
   do {                                    \
     auto _r = (expr);                     \
@@ -76,7 +80,8 @@ result<void> save_adapter(const adapter& a, const std::string& path) {
   gguf::writer w;
   w.set("general.architecture", value::string("triage-adapter"));
   w.set("general.name", value::string(a.name));
-  w.set("triage.format_version", value::u32(adapter_format_version));
+  w.set("triage.format_version",
+        value::u32(a.intent_head.members() > 1 ? adapter_format_version : 1u));
   w.set("triage.created_by", value::string(a.created_by));
   w.set("triage.base_model.name", value::string(a.base_model_name));
   w.set("triage.base_model.fingerprint", value::string(a.base_fingerprint));
@@ -94,19 +99,26 @@ result<void> save_adapter(const adapter& a, const std::string& path) {
   w.set("triage.routing.target_accuracy", value::f32(a.target_accuracy));
   w.set("triage.baseline.category_share", value::f32_array(a.baseline_category_share));
   w.set("triage.baseline.confidence_hist", value::f32_array(a.baseline_confidence_hist));
-  const head& h = a.intent_head;
-  w.set("triage.head.hidden", value::i32(h.hidden()));
-  const auto d = static_cast<uint64_t>(h.dim()), c = static_cast<uint64_t>(h.n_classes());
-  w.add_tensor("head.norm.mean", gguf::tensor_type::f32, {d}, as_bytes(h.mean()));
-  w.add_tensor("head.norm.inv_std", gguf::tensor_type::f32, {d}, as_bytes(h.inv_std()));
-  uint64_t width = d;
-  if (h.hidden() > 0) {
-    width = static_cast<uint64_t>(h.hidden());
-    w.add_tensor("head.hidden.weight", gguf::tensor_type::f32, {d, width}, as_bytes(h.w1()));
-    w.add_tensor("head.hidden.bias", gguf::tensor_type::f32, {width}, as_bytes(h.b1()));
+  const head& e = a.intent_head;
+  w.set("triage.head.hidden", value::i32(e.hidden()));
+  // Version 2 only where it matters (an ensemble), so single-head adapters
+  // stay readable by version-1 builds, byte for byte as before.
+  if (e.members() > 1) w.set("triage.head.members", value::i32(e.members()));
+  const auto d = static_cast<uint64_t>(e.dim()), c = static_cast<uint64_t>(e.n_classes());
+  for (int k = 0; k < e.members(); ++k) {
+    const head& h = e.member(k);
+    const std::string p = member_prefix(k);
+    w.add_tensor(p + "norm.mean", gguf::tensor_type::f32, {d}, as_bytes(h.mean()));
+    w.add_tensor(p + "norm.inv_std", gguf::tensor_type::f32, {d}, as_bytes(h.inv_std()));
+    uint64_t width = d;
+    if (h.hidden() > 0) {
+      width = static_cast<uint64_t>(h.hidden());
+      w.add_tensor(p + "hidden.weight", gguf::tensor_type::f32, {d, width}, as_bytes(h.w1()));
+      w.add_tensor(p + "hidden.bias", gguf::tensor_type::f32, {width}, as_bytes(h.b1()));
+    }
+    w.add_tensor(p + "output.weight", gguf::tensor_type::f32, {width, c}, as_bytes(h.w2()));
+    w.add_tensor(p + "output.bias", gguf::tensor_type::f32, {c}, as_bytes(h.b2()));
   }
-  w.add_tensor("head.output.weight", gguf::tensor_type::f32, {width, c}, as_bytes(h.w2()));
-  w.add_tensor("head.output.bias", gguf::tensor_type::f32, {c}, as_bytes(h.b2()));
   auto ok = w.write_file(path);
   if (!ok) return make_error(errc::bad_adapter, ok.error().message);
   return success();
@@ -179,23 +191,38 @@ result<adapter> parse_adapter(const gguf::reader& file) {
 
   int32_t hidden = 0;
   TRIAGE_TRY_ASSIGN(hidden, f.scalar<int32_t>("triage.head.hidden"));
+  int32_t n_members = 1;
+  if (version >= 2) {
+    // Absent: one member. Present with another type: an error naming the key.
+    if (auto m = file.get<int32_t>("triage.head.members"); m) {
+      n_members = m.value();
+    } else if (m.error().code != gguf::errc::not_found) {
+      return make_error(errc::bad_adapter, m.error().message);
+    }
+  }
+  if (n_members < 1 || n_members > 64) return bad("triage.head.members must be 1..64");
   auto mean_t = file.find_tensor("head.norm.mean");
   if (!mean_t) return make_error(errc::bad_adapter, mean_t.error().message);
   const uint64_t d = mean_t.value().ne[0];
   if (hidden < 0 || hidden > 65536) return bad("triage.head.hidden out of range");
   const uint64_t width = hidden > 0 ? static_cast<uint64_t>(hidden) : d;
-  std::vector<float> mean, inv_std, w1, b1, w2, b2;
-  TRIAGE_TRY_ASSIGN(mean, f.tensor("head.norm.mean", {d}));
-  TRIAGE_TRY_ASSIGN(inv_std, f.tensor("head.norm.inv_std", {d}));
-  if (hidden > 0) {
-    TRIAGE_TRY_ASSIGN(w1, f.tensor("head.hidden.weight", {d, width}));
-    TRIAGE_TRY_ASSIGN(b1, f.tensor("head.hidden.bias", {width}));
+  std::vector<head> members;
+  for (int k = 0; k < n_members; ++k) {
+    const std::string p = member_prefix(k);
+    std::vector<float> mean, inv_std, w1, b1, w2, b2;
+    TRIAGE_TRY_ASSIGN(mean, f.tensor(p + "norm.mean", {d}));
+    TRIAGE_TRY_ASSIGN(inv_std, f.tensor(p + "norm.inv_std", {d}));
+    if (hidden > 0) {
+      TRIAGE_TRY_ASSIGN(w1, f.tensor(p + "hidden.weight", {d, width}));
+      TRIAGE_TRY_ASSIGN(b1, f.tensor(p + "hidden.bias", {width}));
+    }
+    TRIAGE_TRY_ASSIGN(w2, f.tensor(p + "output.weight", {width, n}));
+    TRIAGE_TRY_ASSIGN(b2, f.tensor(p + "output.bias", {n}));
+    members.emplace_back(static_cast<int>(d), hidden, static_cast<int>(n), std::move(mean),
+                         std::move(inv_std), std::move(w1), std::move(b1), std::move(w2),
+                         std::move(b2));
   }
-  TRIAGE_TRY_ASSIGN(w2, f.tensor("head.output.weight", {width, n}));
-  TRIAGE_TRY_ASSIGN(b2, f.tensor("head.output.bias", {n}));
-  a.intent_head = head(static_cast<int>(d), hidden, static_cast<int>(n), std::move(mean),
-                       std::move(inv_std), std::move(w1), std::move(b1), std::move(w2),
-                       std::move(b2));
+  a.intent_head = head::ensemble(std::move(members));
   return a;
 }
 

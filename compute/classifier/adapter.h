@@ -11,7 +11,7 @@
 //     return ok.error();                                         // adapter_mismatch
 //
 // Layout: general.architecture = "triage-adapter"; keys under "triage.";
-// tensors "head.*" in F32. Unknown keys are ignored (newer minor versions);
+// tensors "head.*" in F32 ("head.<k>.*" for ensemble member k >= 1). Unknown keys are ignored (newer minor versions);
 // a newer major format version is refused.
 #pragma once
 
@@ -27,7 +27,10 @@
 
 namespace triage::classifier {
 
-inline constexpr uint32_t adapter_format_version = 1;
+// 1: one head. 2: adds triage.head.members (K >= 2 heads whose logits are
+// averaged; member k >= 1 in tensors "head.<k>.*"). Single-head adapters are
+// still written as version 1, so older builds keep reading them.
+inline constexpr uint32_t adapter_format_version = 2;
 
 struct adapter {
   std::string name;                // e.g. "banking"

@@ -122,23 +122,41 @@ std::string engine::model_version() const {
 }
 
 std::vector<prediction> engine::classify(std::span<const std::string> texts) {
+  std::vector<float> feats;
+  return classify(texts, feats);
+}
+
+std::vector<prediction> engine::classify(std::span<const std::string> texts, std::vector<float>& feats) {
   std::vector<uint8_t> truncated;
   std::vector<uint32_t> lengths;
-  const auto feats =
-      extract_features(*model_, *tok_, spec_, texts, batch_, {}, &truncated, &lengths);
+  feats = extract_features(*model_, *tok_, spec_, texts, batch_, {}, &truncated, &lengths);
   const auto& h = adapter_->intent_head;
   std::vector<prediction> out;
   out.reserve(texts.size());
-  std::vector<float> z(h.n_classes());
   for (size_t i = 0; i < texts.size(); ++i) {
-    h.logits(&feats[i * static_cast<size_t>(h.dim())], z.data());
-    softmax(z, adapter_->temperature);
-    auto p = decide(*adapter_, z);
+    auto p = predict(*adapter_, &feats[i * static_cast<size_t>(h.dim())]);
     p.truncated = truncated[i];
     p.prompt_tokens = lengths[i];
     out.push_back(std::move(p));
   }
   return out;
+}
+
+std::vector<float> engine::features(std::span<const std::string> texts, const feature_spec& spec,
+                                    std::vector<uint8_t>* truncated, std::vector<uint32_t>* prompt_tokens) {
+  return extract_features(*model_, *tok_, spec, texts, batch_, {}, truncated, prompt_tokens);
+}
+
+prediction predict(const adapter& a, const float* features) {
+  const auto& h = a.intent_head;
+  std::vector<float> z(static_cast<size_t>(h.n_classes()));
+  h.logits(features, z.data());
+  softmax(z, a.temperature);
+  return decide(a, z);
+}
+
+feature_spec spec_of(const adapter& a) {
+  return {.prompt_template = a.prompt_template, .max_tokens = a.max_tokens, .layer = a.layer, .pooling = a.pooling};
 }
 
 }  // namespace triage::classifier

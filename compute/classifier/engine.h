@@ -77,6 +77,14 @@ struct prediction {
 // Decision from calibrated intent probabilities (softmax(z / T) already).
 prediction decide(const adapter& a, std::span<const float> intent_probs);
 
+// The adapter's head on one feature row (a.intent_head.dim() floats taken
+// the adapter's way): logits, softmax at its temperature, decide(). The
+// caller sets truncated and prompt_tokens.
+prediction predict(const adapter& a, const float* features);
+
+// The feature spec an adapter was trained with.
+feature_spec spec_of(const adapter& a);
+
 // Name of the out-of-scope intent when an adapter is trained with one.
 inline constexpr std::string_view out_of_scope_intent = "out_of_scope";
 
@@ -91,6 +99,15 @@ class engine {
  public:
   static result<engine> load(const engine_options& opts);
   std::vector<prediction> classify(std::span<const std::string> texts);
+  // The same, and the pooled features (n, dim) the head saw into `features`
+  // (shadow mode runs a second head on them).
+  std::vector<prediction> classify(std::span<const std::string> texts, std::vector<float>& features);
+  // Features (n, dim) of this engine's model taken another way (a second
+  // forward pass); truncated/prompt_tokens per text when not null.
+  std::vector<float> features(std::span<const std::string> texts, const feature_spec& spec,
+                              std::vector<uint8_t>* truncated = nullptr,
+                              std::vector<uint32_t>* prompt_tokens = nullptr);
+  const feature_spec& spec() const { return spec_; }
   const adapter& adapter_info() const { return *adapter_; }
   const model::model& base() const { return *model_; }
   const tokenizer::tokenizer& tokenizer() const { return *tok_; }

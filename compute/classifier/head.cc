@@ -59,7 +59,29 @@ head::head(int dim, int hidden, int n_classes, std::vector<float> mean, std::vec
       inv_std_(std::move(inv_std)), w1_(std::move(w1)), b1_(std::move(b1)), w2_(std::move(w2)),
       b2_(std::move(b2)) {}
 
+head head::ensemble(std::vector<head> members) {
+  if (members.size() == 1) return std::move(members.front());
+  head e;
+  if (members.empty()) return e;
+  e.dim_ = members.front().dim_;
+  e.hidden_ = members.front().hidden_;
+  e.n_classes_ = members.front().n_classes_;
+  e.members_ = std::move(members);
+  return e;
+}
+
 void head::logits(const float* x, float* out) const {
+  if (!members_.empty()) {
+    std::vector<float> z(static_cast<size_t>(n_classes_));
+    std::fill(out, out + n_classes_, 0.0f);
+    for (const auto& m : members_) {
+      m.logits(x, z.data());
+      for (int c = 0; c < n_classes_; ++c) out[c] += z[static_cast<size_t>(c)];
+    }
+    const float inv = 1.0f / static_cast<float>(members_.size());
+    for (int c = 0; c < n_classes_; ++c) out[c] *= inv;
+    return;
+  }
   std::vector<float> xs(dim_);
   for (int i = 0; i < dim_; ++i) xs[i] = (x[i] - mean_[i]) * inv_std_[i];
   const float* in = xs.data();

@@ -9,6 +9,13 @@
 //   h.logits(features.data() + i * dim, z.data());
 //
 // Deterministic for a given seed and input (single-threaded, fixed order).
+//
+// An ensemble is a head made of several trained members (same dim, classes
+// and hidden width, different seeds) whose logits() is the mean of theirs:
+//
+//   std::vector<head> ms;
+//   for (uint64_t s : {7, 8, 9}) ms.push_back(head::train(features, labels, n_classes, {.seed = s}));
+//   head e = head::ensemble(std::move(ms));   // e.members() == 3
 #pragma once
 
 #include <cstdint>
@@ -50,17 +57,30 @@ class head {
   int hidden() const { return hidden_; }
   int n_classes() const { return n_classes_; }
 
-  // Raw (uncalibrated) logits for one feature row; out has n_classes().
+  // Raw (uncalibrated) logits for one feature row; out has n_classes(). An
+  // ensemble's are the mean of its members' logits.
   void logits(const float* x, float* out) const;
+
+  // Combines trained heads with equal dim, hidden and n_classes into one
+  // whose logits are their mean (the members must agree; the caller checks).
+  // One member gives that head back unchanged.
+  static head ensemble(std::vector<head> members);
+
+  // Number of members: 1 for a plain head.
+  int members() const { return members_.empty() ? 1 : static_cast<int>(members_.size()); }
+  // Member k (0 <= k < members()); a plain head is its own member 0.
+  const head& member(int k) const { return members_.empty() ? *this : members_[static_cast<size_t>(k)]; }
 
   // Parameters, for saving: standardisation (dim), layer 1 (hidden, dim) and
   // (hidden) when hidden > 0, output (n_classes, hidden or dim) and (n_classes).
-  const std::vector<float>& mean() const { return mean_; }
-  const std::vector<float>& inv_std() const { return inv_std_; }
-  const std::vector<float>& w1() const { return w1_; }
-  const std::vector<float>& b1() const { return b1_; }
-  const std::vector<float>& w2() const { return w2_; }
-  const std::vector<float>& b2() const { return b2_; }
+  // An ensemble gives its first member's here (so rebuilding a head from
+  // these gives that member alone); member(k) has each member's.
+  const std::vector<float>& mean() const { return member(0).mean_; }
+  const std::vector<float>& inv_std() const { return member(0).inv_std_; }
+  const std::vector<float>& w1() const { return member(0).w1_; }
+  const std::vector<float>& b1() const { return member(0).b1_; }
+  const std::vector<float>& w2() const { return member(0).w2_; }
+  const std::vector<float>& b2() const { return member(0).b2_; }
 
   // An empty head (no classes); adapters fill theirs in on load.
   head() = default;
@@ -70,6 +90,7 @@ class head {
   std::vector<float> mean_, inv_std_;
   std::vector<float> w1_, b1_;  // (hidden, dim), (hidden)
   std::vector<float> w2_, b2_;  // (n_classes, hidden or dim), (n_classes)
+  std::vector<head> members_;   // an ensemble's members (>= 2); empty for a plain head
 };
 
 // softmax(z / temperature) in place.

@@ -64,7 +64,7 @@ void matmul_with(isa family, const matrix_view& w, const matmul_input& in, float
       }
       job.xq = in.xq;
     } else {
-      quantize_activations(in.x, in.m, w.cols, local, &pool, job.ldx);
+      quantize_activations(in.x, in.m, w.cols, local, &pool, job.ldx, activation_format(w.type));
       job.xq = &local;
     }
   }

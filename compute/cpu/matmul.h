@@ -3,8 +3,9 @@
 // (usually the model's mmap); nothing is dequantized.
 //
 // Quantized W (Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q6_K): x is first quantized to int8
-// per 32 values (q8_activations, as llama.cpp does), then each (row, column)
-// pair is an integer dot product per block, scaled in float. Float W (F32,
+// (q8_activations: per 32 values for the 32-blocks, Q8_K per 256 values for the
+// K-quants, as llama.cpp does), then each (row, column) pair is an integer dot
+// product per 32-block, scaled in float. Float W (F32,
 // F16, BF16): float dot products. Kernels: scalar, AVX2 (maddubs/madd) and
 // AVX-512 VNNI (vpdpbusd), chosen at run time (cpu_features.h); each kernel
 // computes a tile of R weight rows x C activation rows so that every weight
@@ -15,7 +16,8 @@
 //   triage::cpu::matmul(w, x, m, y, pool);             // x (m, w.cols), y (m, w.rows)
 //   // Several matrices over the same input (Q, K, V): quantize once.
 //   triage::cpu::q8_activations xq;
-//   triage::cpu::quantize_activations(x, m, w.cols, xq, &pool);
+//   triage::cpu::quantize_activations(x, m, w.cols, xq, &pool, 0,
+//                                     triage::cpu::activation_format(wq.type));
 //   triage::cpu::matmul(wq, {x, &xq, m}, q, pool);
 #pragma once
 
@@ -52,7 +54,8 @@ bool uses_q8(gguf::tensor_type t);
 
 // The input of a matmul: m rows of k floats, row stride ldx (0 means k), and
 // optionally the same rows already quantized (reused across matrices that
-// share the input; computed on the fly when null and W needs it).
+// share the input; computed on the fly when null and W needs it, in
+// activation_format(W.type); a given xq is used in whatever format it has).
 struct matmul_input {
   const float* x = nullptr;
   const q8_activations* xq = nullptr;

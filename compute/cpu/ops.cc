@@ -31,8 +31,12 @@ void rope_table::prepare(std::span<const int32_t> positions) {
   for (size_t p = 0; p < positions.size(); ++p) {
     float theta = static_cast<float>(positions[p]);
     for (int i = 0; i < half; ++i) {
-      cos_[p * half + i] = std::cos(theta);
-      sin_[p * half + i] = std::sin(theta);
+      // Unscaled: the angle itself (no operation, so no rounding, added).
+      float angle = theta;
+      if (!freq_factors_.empty()) angle = angle / freq_factors_[static_cast<size_t>(i)];
+      if (freq_scale_ != 1.0f) angle = freq_scale_ * angle;
+      cos_[p * half + i] = std::cos(angle);
+      sin_[p * half + i] = std::sin(angle);
       theta *= theta_scale;
     }
   }

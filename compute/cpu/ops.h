@@ -23,10 +23,20 @@ void rmsnorm(const float* x, const float* weight, float* y, int64_t n, float eps
 
 // Rotary position embedding tables for a set of positions. Angles follow
 // ggml: theta_i = pos * base^(-2i / n_rot), built by repeated multiplication
-// in float, as ggml builds them, for pairs i = 0 .. n_rot/2 - 1.
+// in float, as ggml builds them, for pairs i = 0 .. n_rot/2 - 1. Scaling, as
+// ggml's rope cache applies it: the angle of pair i is
+// freq_scale * (theta_i / freq_factors[i]): freq_scale = 1 / factor for
+// linear scaling (GGUF rope.scaling.factor), freq_factors the per-pair
+// divisors of Llama 3's frequency scaling (the rope_freqs.weight tensor,
+// n_rot / 2 values; empty: none).
 class rope_table {
  public:
-  rope_table(int n_rot, float freq_base) : n_rot_(n_rot), freq_base_(freq_base) {}
+  rope_table(int n_rot, float freq_base, float freq_scale = 1.0f,
+             std::span<const float> freq_factors = {})
+      : n_rot_(n_rot),
+        freq_base_(freq_base),
+        freq_scale_(freq_scale),
+        freq_factors_(freq_factors.begin(), freq_factors.end()) {}
   // One row of cos/sin per position (a batch's positions, in order).
   void prepare(std::span<const int32_t> positions);
   int n_rot() const { return n_rot_; }
@@ -41,6 +51,8 @@ class rope_table {
  private:
   int n_rot_;
   float freq_base_;
+  float freq_scale_;
+  std::vector<float> freq_factors_;  // empty, or n_rot / 2 divisors
   std::vector<float> cos_;  // (positions, n_rot / 2)
   std::vector<float> sin_;
 };

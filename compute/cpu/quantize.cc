@@ -51,11 +51,59 @@ void quantize_rows_scalar(const float* x, int64_t ldx, int64_t row0, int64_t row
   }
 }
 
-void prepare(q8_activations& out, int64_t m, int64_t k) {
-  if (k % qk32 != 0) {
-    throw std::invalid_argument("quantize_activations: k = " + std::to_string(k) +
-                                " is not a multiple of 32");
+// ggml's Q8_K (quantize_row_q8_K_ref): per 256 values, v the value of
+// largest magnitude (the first one on ties), iscale = -127 / v, codes
+// min(127, round-half-even(iscale * x)), d = 1 / iscale in float. Stored as
+// 8 blocks of 32 sharing d; s is d * the block's code sum, unrounded (ggml's
+// Q4_K dot takes the mins term from the integer sums times d in float).
+void quantize_rows_q8_k(const float* x, int64_t ldx, int64_t row0, int64_t row1,
+                        q8_activations& out) {
+  const int64_t k = out.k;
+  for (int64_t i = row0; i < row1; ++i) {
+    const float* xi = x + i * ldx;
+    int8_t* q = out.q.data() + i * k;
+    float* d = out.d.data() + i * out.nb;
+    float* s = out.s.data() + i * out.nb;
+    for (int64_t sb = 0; sb < k / qk_k; ++sb) {
+      const float* xb = xi + sb * qk_k;
+      int8_t* qb = q + sb * qk_k;
+      float amax = 0.0f, vmax = 0.0f;
+      for (int j = 0; j < qk_k; ++j) {
+        const float a = std::fabs(xb[j]);
+        if (a > amax) {
+          amax = a;
+          vmax = xb[j];
+        }
+      }
+      float db = 0.0f;
+      if (amax == 0.0f) {
+        std::fill(qb, qb + qk_k, int8_t{0});
+      } else {
+        const float iscale = -127.0f / vmax;
+        for (int j = 0; j < qk_k; ++j) {
+          const int v = static_cast<int>(std::nearbyint(iscale * xb[j]));
+          qb[j] = static_cast<int8_t>(std::min(127, v));
+        }
+        db = 1.0f / iscale;
+      }
+      for (int b = 0; b < qk_k / qk32; ++b) {
+        int sum = 0;
+        for (int j = 0; j < qk32; ++j) sum += qb[b * qk32 + j];
+        d[sb * 8 + b] = db;
+        s[sb * 8 + b] = db * static_cast<float>(sum);
+      }
+    }
   }
+}
+
+void prepare(q8_activations& out, int64_t m, int64_t k, q8_format format) {
+  const int64_t unit = format == q8_format::q8_k ? qk_k : qk32;
+  if (k % unit != 0) {
+    throw std::invalid_argument("quantize_activations: k = " + std::to_string(k) +
+                                " is not a multiple of " + std::to_string(unit) +
+                                (format == q8_format::q8_k ? " (Q8_K)" : ""));
+  }
+  out.format = format;
   out.m = m;
   out.k = k;
   out.nb = k / qk32;
@@ -265,12 +313,19 @@ void encode_q6_k(const float* x, block_q6_k* y, int64_t n) {
 
 }  // namespace
 
+q8_format activation_format(tensor_type t) {
+  // Q4_K stays on the per-32 format: see quantize.h.
+  return t == tensor_type::q6_k ? q8_format::q8_k : q8_format::q8_0;
+}
+
 void quantize_activations(const float* x, int64_t m, int64_t k, q8_activations& out,
-                          thread_pool* pool, int64_t ldx) {
-  prepare(out, m, k);
+                          thread_pool* pool, int64_t ldx, q8_format format) {
+  prepare(out, m, k, format);
   if (ldx == 0) ldx = k;
   auto work = [&](int64_t r0, int64_t r1) {
-    if (has_avx2()) {
+    if (format == q8_format::q8_k) {
+      quantize_rows_q8_k(x, ldx, r0, r1, out);
+    } else if (has_avx2()) {
       detail::quantize_rows_avx2(x, ldx, r0, r1, out);
     } else {
       quantize_rows_scalar(x, ldx, r0, r1, out);
@@ -285,9 +340,13 @@ void quantize_activations(const float* x, int64_t m, int64_t k, q8_activations& 
 }
 
 void quantize_activations_reference(const float* x, int64_t m, int64_t k, q8_activations& out,
-                                    int64_t ldx) {
-  prepare(out, m, k);
-  quantize_rows_scalar(x, ldx == 0 ? k : ldx, 0, m, out);
+                                    int64_t ldx, q8_format format) {
+  prepare(out, m, k, format);
+  if (format == q8_format::q8_k) {
+    quantize_rows_q8_k(x, ldx == 0 ? k : ldx, 0, m, out);
+  } else {
+    quantize_rows_scalar(x, ldx == 0 ? k : ldx, 0, m, out);
+  }
   transpose_groups(out);
 }
 

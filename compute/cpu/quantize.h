@@ -1,15 +1,29 @@
 // quantize.h: float -> quantized encodings. Two uses:
-//  - activations: `q8_activations` holds rows of x quantized to int8 with
-//    one scale per 32 values (as ggml's Q8_0/Q8_1: d = max|x| / 127, rounded
-//    to F16 precision), which the integer matmul kernels consume. The same
-//    format serves every weight type, K-quants included (finer than ggml's
-//    per-256 Q8_K, so a little more accurate).
+//  - activations: `q8_activations` holds rows of x quantized to int8, which
+//    the integer matmul kernels consume, in the format llama.cpp's CPU
+//    backend pairs with the weight type (its vec_dot_type), so the engine
+//    rounds the activations as llama.cpp does:
+//      q8_format::q8_0 for Q4_0, Q4_1, Q5_0, Q8_0: one scale per 32 values,
+//        d = max|x| / 127 rounded to F16 (ggml's Q8_0 / Q8_1);
+//      q8_format::q8_k for Q6_K: one float scale per 256 values,
+//        d = 1 / (-127 / v) with v the value of largest magnitude, codes
+//        min(127, round(x * -127 / v)) (ggml's Q8_K).
+//    Q4_K is the exception: ggml pairs it with Q8_K too, but against
+//    llama-cpp-python 0.3.36 on Gemma 3 270M (compute/tests/model_gemma3_test)
+//    Q8_K for Q4_K made 2 of the 6 golden prompts worse (cosine 0.9986 ->
+//    0.9963) while Q8_K for Q6_K helped every long prompt, so Q4_K keeps the
+//    finer per-32 rounding until that path of llama.cpp (its repacked /
+//    tiled Q4_K kernels) is reproduced. Both formats are stored per 32-block
+//    (the 8 blocks of a Q8_K super-block share their scale), so every kernel
+//    reads either, and a caller may pass either (matmul_input::xq).
 //  - weights: simple round-to-nearest encoders for every type the engine
 //    reads, to build tiny test models and to test the kernels. They produce
 //    valid files but are not tuned like llama.cpp's quantizers.
 //
 //   triage::cpu::q8_activations xq;
 //   triage::cpu::quantize_activations(x, m, k, xq);         // x: (m, k) floats
+//   triage::cpu::quantize_activations(x, m, k, xq, nullptr, 0,
+//                                     triage::cpu::activation_format(w.type));
 //   auto bytes = triage::cpu::quantize_weights(tensor_type::q4_1, w, rows, cols);
 #pragma once
 
@@ -24,8 +38,18 @@ namespace triage::cpu {
 
 class thread_pool;
 
+// How activations are rounded to int8 (see the top of the file).
+enum class q8_format {
+  q8_0,  // per 32 values, F16 scale max|x| / 127 (ggml Q8_0 / Q8_1)
+  q8_k,  // per 256 values, float scale of the signed maximum / -127 (ggml Q8_K)
+};
+// The format the engine quantizes activations to for weights of type t
+// (llama.cpp's choice, Q4_K excepted, see above): q8_k for Q6_K, q8_0 otherwise.
+q8_format activation_format(gguf::tensor_type t);
+
 // Rows of activations quantized for the integer kernels. k is a multiple of
-// 32; block b of row i covers x[i][32b .. 32b + 31] ~= d[i][b] * q[i][32b ..].
+// 32 (of 256 for q8_k); block b of row i covers x[i][32b .. 32b + 31] ~=
+// d[i][b] * q[i][32b ..].
 // The kernels work on groups of 4 rows, so q is padded with zero rows to a
 // multiple of 4 and the scales are also kept group-transposed. Buffers only
 // grow, so reusing one object across calls does not allocate.
@@ -34,9 +58,11 @@ struct q8_activations {
   int64_t m = 0;   // rows
   int64_t k = 0;   // row length, a multiple of 32
   int64_t nb = 0;  // blocks per row, k / 32
+  q8_format format = q8_format::q8_0;
   std::vector<int8_t> q;  // (m rounded up to 4, k); padding rows are 0
   std::vector<float> d;   // (m, nb) scale of each block
-  std::vector<float> s;   // (m, nb) d * sum of the block's q: the offset terms of Q4_0/Q4_1/Q4_K
+  std::vector<float> s;   // (m, nb) d * sum of the block's q (F16-rounded for q8_0, as Q8_1):
+                          // the offset terms of Q4_0/Q4_1/Q4_K
   std::vector<float> dt;  // (m / 4 rounded up, nb, 4): d of rows 4g .. 4g+3 side by side
   std::vector<float> st;  // (m / 4 rounded up, nb, 4): the same for s
 
@@ -49,12 +75,14 @@ struct q8_activations {
 };
 
 // Quantizes x (m, k), row stride ldx (default k), into out. Precondition:
-// k % 32 == 0. Runs on the pool when given; picks AVX2 when the CPU has it.
+// k % 32 == 0 (k % 256 == 0 for q8_k; std::invalid_argument otherwise). Runs
+// on the pool when given; picks AVX2 when the CPU has it (q8_0).
 void quantize_activations(const float* x, int64_t m, int64_t k, q8_activations& out,
-                          thread_pool* pool = nullptr, int64_t ldx = 0);
+                          thread_pool* pool = nullptr, int64_t ldx = 0,
+                          q8_format format = q8_format::q8_0);
 // The scalar reference, bit-identical in q and d to the vector version.
 void quantize_activations_reference(const float* x, int64_t m, int64_t k, q8_activations& out,
-                                    int64_t ldx = 0);
+                                    int64_t ldx = 0, q8_format format = q8_format::q8_0);
 
 // Whether quantize_weights supports the type (F32, F16, BF16, Q8_0, Q4_0,
 // Q4_1, Q5_0, Q4_K, Q6_K).

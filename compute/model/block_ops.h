@@ -20,13 +20,23 @@
 
 namespace triage::model {
 
-// Quantizes the input once when any of the matrices reading it needs it.
+// Quantizes the input once when the matrices reading it need it, in the
+// format their type pairs with (cpu::activation_format). Matrices that would
+// need different formats get none: each matmul then quantizes for itself.
 inline cpu::matmul_input prepare_input(const float* x, int64_t n, int64_t k, run_state& st,
                                        cpu::thread_pool& pool,
                                        std::initializer_list<const cpu::matrix_view*> ws) {
-  bool q8 = false;
-  for (const auto* w : ws) q8 = q8 || cpu::uses_q8(w->type);
-  if (q8) cpu::quantize_activations(x, n, k, st.xq, &pool);
+  bool q8 = false, mixed = false;
+  cpu::q8_format format = cpu::q8_format::q8_0;
+  for (const auto* w : ws) {
+    if (!cpu::uses_q8(w->type)) continue;
+    const cpu::q8_format f = cpu::activation_format(w->type);
+    mixed = mixed || (q8 && f != format);
+    format = f;
+    q8 = true;
+  }
+  if (mixed) return cpu::matmul_input{x, nullptr, n, 0};
+  if (q8) cpu::quantize_activations(x, n, k, st.xq, &pool, 0, format);
   return cpu::matmul_input{x, q8 ? &st.xq : nullptr, n, 0};
 }
 

@@ -142,6 +142,38 @@ result<config> read_config(const gguf::reader& g) {
   auto base = read_float(g, p + "rope.freq_base", 10000.0f, false);
   if (!base) return base.error();
   c.rope_freq_base = base.value();
+  // RoPE scaling, read as llama.cpp reads it: the type defaults to linear;
+  // the factor comes from rope.scaling.factor, else rope.scale_linear.
+  {
+    const std::string type_key = p + "rope.scaling.type";
+    std::string type = "linear";
+    if (g.contains(type_key)) {
+      auto t = g.get_string(type_key);
+      if (!t) return make_error(errc::bad_key, g.name() + ": '" + type_key + "': " + t.error().message);
+      type = std::string(t.value());
+    }
+    if (type != "linear" && type != "none") {
+      return make_error(errc::bad_key, g.name() + ": '" + type_key + "' is '" + type +
+                                           "'; supported: linear, none");
+    }
+    std::string factor_key = p + "rope.scaling.factor";
+    if (!g.contains(factor_key)) factor_key = p + "rope.scale_linear";
+    if (type == "linear" && g.contains(factor_key)) {
+      auto f = read_float(g, factor_key, 1.0f, false);
+      if (!f) return f.error();
+      c.rope_freq_scale = 1.0f / f.value();
+    }
+    const std::string attn_key = p + "rope.scaling.attn_factor";
+    if (g.contains(attn_key)) {
+      auto a = read_float(g, attn_key, 1.0f, false);
+      if (!a) return a.error();
+      if (a.value() != 1.0f) {
+        return make_error(errc::bad_key, g.name() + ": '" + attn_key + "' is " +
+                                             std::to_string(a.value()) +
+                                             "; only 1 (no attention scaling) is supported");
+      }
+    }
+  }
   if (c.arch == architecture::gemma3) {
     // llama.cpp scales queries by 1/sqrt(dim / n_heads) for Gemma 3 27B (the
     // 62-layer model: query_pre_attn_scalar), by 1/sqrt(head_dim) otherwise.
@@ -149,17 +181,6 @@ result<config> read_config(const gguf::reader& g) {
     if (g.contains(p + "attention.sliding_window")) {
       read(c.sliding_window, "attention.sliding_window", -1);
       if (failed) return *failed;
-    }
-    // Linear RoPE scaling (the larger Gemma 3 models, global layers only) is
-    // not implemented: refuse rather than compute something else.
-    if (g.contains(p + "rope.scaling.factor")) {
-      auto f = read_float(g, p + "rope.scaling.factor", 1.0f, false);
-      if (!f) return f.error();
-      if (f.value() != 1.0f) {
-        return make_error(errc::bad_key, g.name() + ": '" + p + "rope.scaling.factor' is " +
-                                             std::to_string(f.value()) +
-                                             "; RoPE scaling is not supported");
-      }
     }
   }
   c.bos_id = read_token_id(g, "tokenizer.ggml.bos_token_id");

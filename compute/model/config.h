@@ -37,6 +37,11 @@ struct config {
   int context_length = 0;      // <arch>.context_length (training context)
   int rope_dim = 0;            // <arch>.rope.dimension_count (default head_dim)
   float rope_freq_base = 10000.0f;  // <arch>.rope.freq_base (default 10000)
+  // Linear RoPE scaling: 1 / <arch>.rope.scaling.factor (or the older
+  // <arch>.rope.scale_linear) when <arch>.rope.scaling.type is "linear" or
+  // absent (llama.cpp's default), 1 without a factor; other scaling types
+  // (yarn, longrope) are refused. gemma3 applies it to its global layers only.
+  float rope_freq_scale = 1.0f;
   float rms_eps = 1e-5f;       // <arch>.attention.layer_norm_rms_epsilon
   int32_t bos_id = -1;         // tokenizer.ggml.bos_token_id (-1: none)
   int32_t eos_id = -1;         // tokenizer.ggml.eos_token_id (-1: none)

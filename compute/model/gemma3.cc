@@ -87,7 +87,8 @@ void gemma3_forward(const config& c, const weights& w, const ragged_batch& b, in
     }
   });
   if (st.rope.n_rot() != c.rope_dim) {
-    st.rope = cpu::rope_table(c.rope_dim, c.rope_freq_base);
+    // Scaling on the global layers only (llama.cpp: freq_scale_swa = 1).
+    st.rope = cpu::rope_table(c.rope_dim, c.rope_freq_base, c.rope_freq_scale, w.rope_freqs);
     st.rope_local = cpu::rope_table(c.rope_dim, c.rope_freq_base_swa);
   }
   st.rope.prepare(b.positions);

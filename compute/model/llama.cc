@@ -35,7 +35,9 @@ void llama_forward(const config& c, const weights& w, const ragged_batch& b, int
                           dim);
     }
   });
-  if (st.rope.n_rot() != c.rope_dim) st.rope = cpu::rope_table(c.rope_dim, c.rope_freq_base);
+  if (st.rope.n_rot() != c.rope_dim) {
+    st.rope = cpu::rope_table(c.rope_dim, c.rope_freq_base, c.rope_freq_scale, w.rope_freqs);
+  }
   st.rope.prepare(b.positions);
   const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
 

@@ -99,6 +99,7 @@ result<weights> load_weights(const gguf::reader& g, const config& c) {
   } else {
     mat(w.output, "output.weight", c.vocab_size, c.dim);
   }
+  if (g.has_tensor("rope_freqs.weight")) vec(w.rope_freqs, "rope_freqs.weight", c.rope_dim / 2);
   w.layers.resize(static_cast<size_t>(c.n_layers));
   for (int i = 0; i < c.n_layers && !failed; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";

@@ -48,6 +48,9 @@ struct weights {
   cpu::matrix_view output;             // (vocab, dim) output.weight, or token_embd when tied
   bool tied_output = false;            // the file has no output.weight
   std::vector<layer_weights> layers;   // (n_layers)
+  // rope_freqs.weight (rope_dim / 2): per-pair divisors of the RoPE
+  // frequencies (Llama 3 scaling); empty when the file has none.
+  std::span<const float> rope_freqs;
   // 1-D tensors converted to F32, and matrices merged with LoRA adapters
   // (lora.h), each a separate allocation, so the views above stay valid
   // when `weights` moves.

@@ -163,6 +163,34 @@ TEST(head, hidden_layer_learns_what_a_linear_head_cannot) {
   EXPECT_GT(accuracy(mlp, x, y), 0.95);
 }
 
+TEST(head, ensemble_logits_are_the_members_mean) {
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  blobs(40, 3, 6, 5, x, y);
+  std::vector<head> ms;
+  for (uint64_t seed : {1, 2, 3}) ms.push_back(head::train(x, y, 3, {.hidden = 8, .epochs = 3, .seed = seed}));
+  std::vector<std::vector<float>> zs(3, std::vector<float>(3));
+  for (size_t k = 0; k < 3; ++k) ms[k].logits(x.data(), zs[k].data());
+  ASSERT_NE(zs[0], zs[1]);  // different seeds, different members
+  const head e = head::ensemble(ms);
+  EXPECT_EQ(e.members(), 3);
+  EXPECT_EQ(e.dim(), 6);
+  EXPECT_EQ(e.hidden(), 8);
+  EXPECT_EQ(e.n_classes(), 3);
+  std::vector<float> z(3);
+  e.logits(x.data(), z.data());
+  for (size_t c = 0; c < 3; ++c) EXPECT_NEAR(z[c], (zs[0][c] + zs[1][c] + zs[2][c]) / 3.0f, 1e-5f);
+  // Its parameters are its first member's; member(k) gives each.
+  EXPECT_EQ(e.b2(), ms[0].b2());
+  EXPECT_EQ(e.w1(), ms[0].w1());
+  EXPECT_EQ(e.member(2).w2(), ms[2].w2());
+  // One member is that head itself.
+  const head one = head::ensemble({ms[1]});
+  EXPECT_EQ(one.members(), 1);
+  one.logits(x.data(), z.data());
+  EXPECT_EQ(z, zs[1]);
+}
+
 TEST(calibration, temperature_recovers_an_overconfident_scale) {
   // Labels drawn from softmax(z); the model reports 3 z: the fit should find T = 3.
   splitmix64 rng{5};
@@ -270,6 +298,43 @@ TEST(adapter, round_trip_keeps_every_field_and_the_logits) {
     EXPECT_EQ(za, zb);
     std::filesystem::remove(path);
   }
+}
+
+TEST(adapter, ensembles_round_trip_as_version_2_and_single_heads_stay_version_1) {
+  const auto path = temp_path("ensemble.gguf");
+  adapter a = sample_adapter(16);
+  ASSERT_TRUE(save_adapter(a, path.string()));
+  {
+    auto f = gguf::reader::open(path.string());
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f.value().get<uint32_t>("triage.format_version").value(), 1u);
+    EXPECT_FALSE(f.value().has_tensor("head.1.norm.mean"));
+  }
+  std::vector<float> x;
+  std::vector<int32_t> y;
+  blobs(50, 3, 6, 11, x, y);
+  std::vector<head> ms{a.intent_head};
+  for (uint64_t seed : {8, 9}) ms.push_back(head::train(x, y, 3, {.hidden = 16, .epochs = 5, .seed = seed}));
+  a.intent_head = head::ensemble(std::move(ms));
+  ASSERT_TRUE(save_adapter(a, path.string()));
+  {
+    auto f = gguf::reader::open(path.string());
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f.value().get<uint32_t>("triage.format_version").value(), adapter_format_version);
+    EXPECT_EQ(f.value().get<int32_t>("triage.head.members").value(), 3);
+    EXPECT_TRUE(f.value().has_tensor("head.2.output.bias"));
+  }
+  auto r = load_adapter(path.string());
+  ASSERT_TRUE(r) << r.error().message;
+  const head& b = r.value().intent_head;
+  EXPECT_EQ(b.members(), 3);
+  std::vector<float> za(3), zb(3);
+  for (size_t i = 0; i < 5; ++i) {
+    a.intent_head.logits(&x[i * 6], za.data());
+    b.logits(&x[i * 6], zb.data());
+    EXPECT_EQ(za, zb);
+  }
+  std::filesystem::remove(path);
 }
 
 TEST(adapter, refuses_another_model_or_taxonomy) {

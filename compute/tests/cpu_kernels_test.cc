@@ -12,6 +12,8 @@
 #include <fstream>
 #include <string>
 #include <random>
+#include <span>
+#include <utility>
 #include <vector>
 
 #include <immintrin.h>
@@ -289,6 +291,96 @@ TEST(cpu_quantize, activations_fast_equals_reference) {
   }
 }
 
+// ggml's Q8_K, written out independently: per 256 values, the value of
+// largest magnitude v maps to -127, codes min(127, round(x * -127 / v)),
+// d = 1 / (-127 / v).
+TEST(cpu_quantize, q8_k_activations_follow_ggml_rule) {
+  const int64_t m = 3, k = 512;
+  auto x = random_floats(static_cast<size_t>(m * k), 21, 2.0f);
+  x[7] = 9.0f;                                        // row 0, super-block 0: positive max
+  x[300] = -9.5f;                                     // row 0, super-block 1: negative max
+  std::fill(x.begin() + k, x.begin() + k + 256, 0.0f);  // row 1, super-block 0: zeros
+  for (bool fast : {false, true}) {
+    q8_activations xq;
+    if (fast) {
+      thread_pool pool(2);
+      quantize_activations(x.data(), m, k, xq, &pool, 0, q8_format::q8_k);
+    } else {
+      quantize_activations_reference(x.data(), m, k, xq, 0, q8_format::q8_k);
+    }
+    ASSERT_EQ(xq.format, q8_format::q8_k);
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t sb = 0; sb < k / 256; ++sb) {
+        const float* xb = x.data() + i * k + sb * 256;
+        float v = 0.0f;
+        for (int j = 0; j < 256; ++j) {
+          if (std::fabs(xb[j]) > std::fabs(v)) v = xb[j];
+        }
+        const float iscale = v != 0.0f ? -127.0f / v : 0.0f;
+        const float d = v != 0.0f ? 1.0f / iscale : 0.0f;
+        for (int b = 0; b < 8; ++b) {
+          int sum = 0;
+          for (int j = 0; j < 32; ++j) {
+            const int want = std::min(127, static_cast<int>(std::nearbyint(iscale * xb[32 * b + j])));
+            ASSERT_EQ(xq.row_q(i)[sb * 256 + 32 * b + j], want) << i << " " << sb << " " << j;
+            sum += want;
+          }
+          ASSERT_EQ(xq.row_d(i)[sb * 8 + b], d);
+          ASSERT_FLOAT_EQ(xq.row_s(i)[sb * 8 + b], d * static_cast<float>(sum));
+        }
+      }
+    }
+    EXPECT_EQ(xq.row_q(0)[7], -127);     // the positive maximum maps to -127
+    EXPECT_EQ(xq.row_q(0)[300], -127);   // so does the negative one (d < 0)
+    EXPECT_EQ(xq.row_d(1)[0], 0.0f);
+  }
+  q8_activations bad;
+  EXPECT_THROW(quantize_activations(x.data(), 1, 96, bad, nullptr, 0, q8_format::q8_k),
+               std::invalid_argument);
+  EXPECT_EQ(activation_format(tensor_type::q4_k), q8_format::q8_0);  // see quantize.h
+  EXPECT_EQ(activation_format(tensor_type::q6_k), q8_format::q8_k);
+  EXPECT_EQ(activation_format(tensor_type::q4_1), q8_format::q8_0);
+  EXPECT_EQ(activation_format(tensor_type::q5_0), q8_format::q8_0);
+}
+
+// matmul rounds the activations to activation_format(W.type) by itself
+// (Q8_K for Q6_K) and takes a given xq in either format: every kernel family
+// equals the float reference applied to the dequantized activations (only
+// float summation order differs).
+TEST(cpu_matmul, kernels_read_either_activation_format) {
+  thread_pool pool(2);
+  const int64_t n = 20, k = 768, m = 6;
+  const auto w = random_floats(static_cast<size_t>(n * k), 31);
+  const auto x = random_floats(static_cast<size_t>(m * k), 32, 3.0f);
+  for (auto [t, format] : {std::pair{tensor_type::q6_k, q8_format::q8_k},
+                           std::pair{tensor_type::q4_k, q8_format::q8_k},
+                           std::pair{tensor_type::q4_k, q8_format::q8_0},
+                           std::pair{tensor_type::q4_1, q8_format::q8_0}}) {
+    const auto bytes = quantize_weights(t, w, n, k);
+    matrix_view mv{t, n, k, bytes.size() / static_cast<size_t>(n), bytes.data()};
+    q8_activations xq;
+    quantize_activations_reference(x.data(), m, k, xq, 0, format);
+    const bool own = format == activation_format(t);  // matmul quantizes by itself
+    std::vector<float> xd(static_cast<size_t>(m * k));
+    for (int64_t i = 0; i < m; ++i) {
+      for (int64_t l = 0; l < k; ++l) xd[i * k + l] = xq.row_d(i)[l / 32] * xq.row_q(i)[l];
+    }
+    std::vector<float> ref(static_cast<size_t>(m * n));
+    matmul_reference(mv, xd.data(), m, ref.data());
+    std::vector<isa> families = fast_families();
+    families.push_back(isa::scalar);
+    for (isa f : families) {
+      std::vector<float> y(ref.size(), NAN);
+      matmul_with(f, mv, {x.data(), own ? nullptr : &xq, m, 0}, y.data(), pool);
+      // The per-32 format keeps its offset terms (Q4_1, Q4_K) in F16, as
+      // ggml's Q8_1: 2^-11 relative on those.
+      const bool f16_offsets = format == q8_format::q8_0 && t != tensor_type::q6_k;
+      EXPECT_LT(norm_err(y, ref), f16_offsets ? 1e-3 : 1e-5)
+          << triage::gguf::type_name(t) << " " << isa_name(f) << " own " << own;
+    }
+  }
+}
+
 // --- matmul ---
 
 // Fast vs the float reference: the q8 paths quantize the activations to 8
@@ -428,6 +520,41 @@ TEST(cpu_ops, rope_normal_rotates_adjacent_pairs) {
     EXPECT_NEAR(y[i], x[i] * std::cos(theta) - x[i + 4] * std::sin(theta), 1e-5);
     EXPECT_NEAR(y[i + 4], x[i] * std::sin(theta) + x[i + 4] * std::cos(theta), 1e-5);
   }
+}
+
+// Scaled tables against the formula, computed here in double: the angle of
+// pair i at position p is scale * p * base^(-2i / n) / ff[i].
+TEST(cpu_ops, rope_scaling_follows_ggml_formula) {
+  const int n = 16;
+  const std::vector<float> ff{1.0f, 1.0f, 2.5f, 4.0f, 8.0f, 8.0f, 31.0f, 0.75f};
+  const std::vector<int32_t> pos{0, 1, 7, 100};
+  for (float scale : {1.0f, 0.25f, 0.125f}) {
+    for (bool factors : {false, true}) {
+      rope_table rope(n, 500000.0f, scale,
+                      factors ? std::span<const float>(ff) : std::span<const float>());
+      rope.prepare(pos);
+      for (size_t p = 0; p < pos.size(); ++p) {
+        // x = (1 .. 1, 0 .. 0): neox rotation leaves cos in x[i], sin in x[i + n/2].
+        std::vector<float> x(n, 0.0f);
+        std::fill(x.begin(), x.begin() + n / 2, 1.0f);
+        rope.apply_neox(x.data(), static_cast<int64_t>(p));
+        for (int i = 0; i < n / 2; ++i) {
+          const double theta = scale * pos[p] * std::pow(500000.0, -2.0 * i / n) /
+                               (factors ? ff[static_cast<size_t>(i)] : 1.0);
+          EXPECT_NEAR(x[i], std::cos(theta), 2e-5) << scale << " " << factors << " " << pos[p];
+          EXPECT_NEAR(x[i + n / 2], std::sin(theta), 2e-5) << scale << " " << factors << " " << pos[p];
+        }
+      }
+    }
+  }
+  // Scale 1 and no factors: the same table as the plain constructor, bit for bit.
+  rope_table plain(n, 500000.0f), unit(n, 500000.0f, 1.0f, std::vector<float>(n / 2, 1.0f));
+  plain.prepare(pos);
+  unit.prepare(pos);
+  std::vector<float> a(n, 0.5f), b(n, 0.5f);
+  plain.apply_normal(a.data(), 3);
+  unit.apply_normal(b.data(), 3);
+  EXPECT_EQ(a, b);
 }
 
 TEST(cpu_ops, softmax_silu_swiglu_gelu_add) {

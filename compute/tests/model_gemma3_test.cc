@@ -146,15 +146,15 @@ double max_abs_diff(std::span<const float> a, std::span<const float> b) {
 }
 
 // How the engine relates to llama.cpp on this file. Gemma's attn_output and
-// ffn_down are K-quants (Q4_K, Q6_K), whose activations llama.cpp quantizes
-// per 256 values with a float scale (its Q8_K) where this engine quantizes
-// per 32 values with an F16 scale, as for every type (finer, so not less
-// accurate); with that emulated too (an experiment, not kept) the 2-token
-// prompt matches to the F16 precision of the golden file (max|diff| 0.008)
-// and the longer ones remain within cosine 0.997 .. 0.9998. GELU follows
-// ggml's F16 table (gemma3.cc). So: top-1 equal where llama.cpp's top-2
-// margin is at least near_tie, cosine >= 0.997 per prompt and >= 0.9985 on
-// average (over 4096 sampled ids plus the top 50), max|diff| < 1.5.
+// ffn_down are K-quants (Q4_K, Q6_K). The engine rounds Q6_K's activations
+// as llama.cpp's Q8_K (per 256 values, float scale) and Q4_K's per 32 values
+// with an F16 scale (cpu/quantize.h says why). Measured cosines (4096
+// sampled ids plus the top 50): short 0.99950, capital 0.99969, ticket
+// 0.99869, chat 0.99927, unicode 0.99937, long (662 tokens) 0.99933; max|diff|
+// 0.65 .. 1.08 (per 32 for every type, before: 0.9979 .. 0.9997; Q8_K for
+// both K-quants: 0.9963 .. 0.9997). GELU follows ggml's F16 table
+// (gemma3.cc). So: top-1 equal where llama.cpp's top-2 margin is at least
+// near_tie, cosine >= 0.9985 per prompt and >= 0.999 on average, max|diff| < 1.25.
 constexpr float near_tie = 0.25f;
 
 TEST_F(model_gemma3, reads_the_gemma3_hyperparameters) {
@@ -193,11 +193,11 @@ TEST_F(model_gemma3, last_token_logits_match_llama_cpp) {
     if (g.top_logits[0] - g.top_logits[1] >= near_tie) {
       EXPECT_EQ(top1, g.top_ids[0]) << g.name;
     }
-    EXPECT_GE(cos, 0.997) << g.name;
-    EXPECT_LT(diff, 1.5) << g.name;
+    EXPECT_GE(cos, 0.9985) << g.name;
+    EXPECT_LT(diff, 1.25) << g.name;
     cos_sum += cos;
   }
-  EXPECT_GE(cos_sum / static_cast<double>(golden.size()), 0.9985);
+  EXPECT_GE(cos_sum / static_cast<double>(golden.size()), 0.999);
 }
 
 // Our tokenizer gives the prompts' ids exactly as llama.cpp did (add_special

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <functional>
 #include <random>
+#include <span>
 #include <string>
 #include <unistd.h>
+#include <utility>
 #include <vector>
 
 #include "compute/cpu/dequantize.h"
@@ -35,6 +37,8 @@ struct tiny_spec {
   uint32_t ffn = 512;
   uint32_t vocab = 300;
   uint32_t layers = 2;
+  std::vector<std::pair<std::string, value>> extra_keys{};  // e.g. llama.rope.scaling.*
+  std::vector<float> rope_freqs{};  // written as rope_freqs.weight when not empty
 };
 
 // What to break in a file (for the error tests).
@@ -85,6 +89,11 @@ void write_tiny(const std::filesystem::path& path, tensor_type type, bool twin, 
   set("llama.attention.layer_norm_rms_epsilon", value::f32(1e-5f));
   set("llama.rope.freq_base", value::f32(10000.0f));
   set("tokenizer.ggml.eos_token_id", value::u32(2));
+  for (const auto& [key, v] : s.extra_keys) set(key, v);
+  if (!s.rope_freqs.empty()) {
+    w.add_tensor("rope_freqs.weight", tensor_type::f32, {static_cast<uint32_t>(s.rope_freqs.size())},
+                 std::as_bytes(std::span<const float>(s.rope_freqs)));
+  }
 
   const auto add_matrix = [&](const std::string& name, uint32_t rows, uint32_t cols, float gain) {
     const auto wf = random_matrix(rows, cols, rng, gain);
@@ -279,6 +288,64 @@ TEST(model_tiny, missing_key_is_named) {
   ASSERT_TRUE(m) << m.error().what();
   EXPECT_EQ(m.value().cfg().rope_freq_base, 10000.0f);
   EXPECT_EQ(m.value().cfg().n_kv_heads, 2);
+}
+
+// RoPE scaling as llama.cpp applies it: angle = freq_scale * (theta / ff).
+// Linear factor 4 and rope_freqs of 4 for every pair both quarter every
+// angle exactly (a power of two), so they give the same bits; factors of 1
+// change nothing; and scaling does change the output (2+ tokens).
+TEST(model_tiny, rope_scaling_linear_and_frequency_factors) {
+  const uint32_t half = 256 / 4 / 2;  // head_dim / 2 pairs
+  const auto logits_of = [&](const tiny_spec& spec, const std::string& tag) {
+    tiny_file f(tag);
+    write_tiny(f.path(), tensor_type::q8_0, false, 77, spec);
+    auto m = model::load(f.path().string(), {.threads = 2});
+    EXPECT_TRUE(m) << tag << ": " << m.error().what();
+    if (!m) return std::pair{std::vector<float>{}, 0.0f};
+    const float scale = m.value().cfg().rope_freq_scale;
+    return std::pair{m.value().forward(tiny_seqs, {.want_logits = true}).logits, scale};
+  };
+  const auto [plain, s_plain] = logits_of({}, "rope_plain");
+  const auto [linear, s_linear] =
+      logits_of({.extra_keys = {{"llama.rope.scaling.type", value::string("linear")},
+                                {"llama.rope.scaling.factor", value::f32(4.0f)}}},
+                "rope_linear");
+  // llama.cpp's default type is linear, and rope.scale_linear is the older key.
+  const auto [old_key, s_old_key] =
+      logits_of({.extra_keys = {{"llama.rope.scale_linear", value::f32(4.0f)}}}, "rope_old");
+  const auto [fours, s_fours] = logits_of({.rope_freqs = std::vector<float>(half, 4.0f)}, "rope_ff4");
+  const auto [ones, s_ones] = logits_of({.rope_freqs = std::vector<float>(half, 1.0f)}, "rope_ff1");
+  const auto [none, s_none] =
+      logits_of({.extra_keys = {{"llama.rope.scaling.type", value::string("none")},
+                                {"llama.rope.scaling.factor", value::f32(4.0f)}}},
+                "rope_none");
+  ASSERT_FALSE(plain.empty());
+  EXPECT_EQ(s_plain, 1.0f);
+  EXPECT_EQ(s_linear, 0.25f);
+  EXPECT_EQ(s_old_key, 0.25f);
+  EXPECT_EQ(s_none, 1.0f);
+  EXPECT_EQ(linear, fours);
+  EXPECT_EQ(old_key, linear);
+  EXPECT_EQ(ones, plain);
+  EXPECT_EQ(none, plain);
+  EXPECT_GT(norm_err(linear, plain), 1e-4);
+}
+
+TEST(model_tiny, unsupported_rope_scaling_is_named) {
+  const auto yarn = load_error(
+      {}, {.extra_keys = {{"llama.rope.scaling.type", value::string("yarn")},
+                          {"llama.rope.scaling.factor", value::f32(4.0f)}}});
+  EXPECT_EQ(yarn.code, errc::bad_key);
+  EXPECT_NE(yarn.message.find("'llama.rope.scaling.type' is 'yarn'"), std::string::npos)
+      << yarn.message;
+  const auto attn = load_error({}, {.extra_keys = {{"llama.rope.scaling.attn_factor",
+                                                    value::f32(1.5f)}}});
+  EXPECT_EQ(attn.code, errc::bad_key);
+  EXPECT_NE(attn.message.find("'llama.rope.scaling.attn_factor'"), std::string::npos)
+      << attn.message;
+  const auto freqs = load_error({}, {.rope_freqs = std::vector<float>(7, 1.0f)});
+  EXPECT_EQ(freqs.code, errc::bad_shape);
+  EXPECT_NE(freqs.message.find("'rope_freqs.weight'"), std::string::npos) << freqs.message;
 }
 
 TEST(model_tiny, inconsistent_hyperparameters_and_architecture) {

@@ -323,6 +323,42 @@ TEST(tokenizer_model, chatml_prompt) {
   EXPECT_EQ(ids.front(), 1);
 }
 
+// The chat format follows the template's markers, else the architecture;
+// anything unknown falls back to ChatML with a note naming key and architecture.
+TEST(chat_format, chosen_from_template_then_architecture) {
+  const std::string_view gemma_tmpl = "{{ bos_token }}<start_of_turn>user\n{{ m }}<end_of_turn>";
+  const std::string_view chatml_tmpl = "<|im_start|>{{ role }}\n{{ content }}<|im_end|>";
+  const std::string_view other_tmpl = "[INST] {{ content }} [/INST]";
+  EXPECT_EQ(chat_format_for("m.gguf", "llama", &gemma_tmpl).format, chat_format::gemma);
+  EXPECT_EQ(chat_format_for("m.gguf", "gemma3", &chatml_tmpl).format, chat_format::chatml);
+  EXPECT_EQ(chat_format_for("m.gguf", "gemma3", nullptr).format, chat_format::gemma);
+  EXPECT_EQ(chat_format_for("m.gguf", "gemma2", &other_tmpl).format, chat_format::gemma);
+  EXPECT_EQ(chat_format_for("m.gguf", "qwen2", nullptr).format, chat_format::chatml);
+  EXPECT_TRUE(chat_format_for("m.gguf", "llama", nullptr).note.empty());
+  const auto unknown = chat_format_for("m.gguf", "mistral3", &other_tmpl);
+  EXPECT_EQ(unknown.format, chat_format::chatml);
+  EXPECT_EQ(unknown.note,
+            "m.gguf: 'tokenizer.chat_template' is neither ChatML nor Gemma turns and "
+            "architecture 'mistral3' has no known chat format; using ChatML");
+  const auto none = chat_format_for("m.gguf", "phi3", nullptr);
+  EXPECT_EQ(none.format, chat_format::chatml);
+  EXPECT_NE(none.note.find("no 'tokenizer.chat_template'"), std::string::npos) << none.note;
+  EXPECT_EQ(format_gemma("Hi"), "<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+}
+
+TEST(tokenizer_model, smollm2_chat_is_chatml) {
+  REQUIRE_MODEL();
+  const auto f = detect_chat_format(*model_reader);
+  EXPECT_EQ(f.format, chat_format::chatml);
+  EXPECT_TRUE(f.note.empty()) << f.note;
+  auto t = tokenizer::from_gguf(*model_reader);
+  ASSERT_TRUE(t) << t.error().what();
+  EXPECT_EQ(encode_chat(t.value(), f.format, "Hi"),
+            encode_chatml(t.value(), k_smollm2_default_system, "Hi"));
+  // SmolLM2 has no Gemma markers.
+  EXPECT_THROW(encode_gemma(t.value(), "Hi"), std::invalid_argument);
+}
+
 // --- hand-built vocabularies ---
 
 struct tiny_spec {

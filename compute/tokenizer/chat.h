@@ -3,6 +3,14 @@
 //
 // SmolLM2 (and Qwen2.5) use ChatML; SmolLM2's template adds a default system
 // message when the conversation has none, which format_chatml(user) does too.
+// Gemma (2, 3) uses turns: "<bos><start_of_turn>user\n...<end_of_turn>\n
+// <start_of_turn>model\n". detect_chat_format() picks one from the GGUF
+// (tokenizer.chat_template, else general.architecture); encode_chat() writes
+// a one-message conversation in it.
+//
+//   auto f = detect_chat_format(gguf);                 // chat_choice
+//   if (!f.note.empty()) std::cerr << f.note << "\n";  // a fallback, explained
+//   auto ids = encode_chat(tok, f.format, "Where is my card?");
 //
 //   std::string p = format_chatml("Classify the ticket.", ticket);
 //   // "<|im_start|>system\nClassify the ticket.<|im_end|>\n"
@@ -20,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "compute/gguf/reader.h"
 #include "compute/tokenizer/tokenizer.h"
 
 namespace triage::tokenizer {
@@ -41,5 +50,42 @@ std::string format_chatml(std::string_view user);
 // vocabulary has no ChatML markers.
 std::vector<int32_t> encode_chatml(const tokenizer& tok, std::string_view system,
                                    std::string_view user, bool add_special = true);
+
+// The chat formats written out here.
+enum class chat_format {
+  chatml,  // <|im_start|>role\n...<|im_end|>\n (SmolLM2, Qwen2): SmolLM2's default system turn
+  gemma,   // <start_of_turn>user\n...<end_of_turn>\n<start_of_turn>model\n (Gemma 2, 3)
+};
+
+// A model's chat format and, when it had to be guessed, why (else empty).
+struct chat_choice {
+  chat_format format = chat_format::chatml;
+  std::string note;  // e.g. "m.gguf: tokenizer.chat_template is not ChatML or Gemma turns ...; using ChatML"
+};
+
+// The format for a model with this general.architecture and, when the file
+// has one, tokenizer.chat_template (nullptr: none). The template decides when
+// it contains the markers of one format ("<start_of_turn>", "<|im_start|>");
+// else the architecture (gemma, gemma2, gemma3: gemma; llama, qwen2: chatml).
+// Anything else falls back to ChatML with a note naming the key and the
+// architecture. `name` (the file) prefixes the note.
+chat_choice chat_format_for(std::string_view name, std::string_view architecture,
+                            const std::string_view* chat_template);
+// The same read from a GGUF file's metadata.
+chat_choice detect_chat_format(const gguf::reader& gguf);
+
+// One Gemma user turn and the opening of the model's turn, as text (without
+// the BOS that the template puts first).
+std::string format_gemma(std::string_view user);
+// Its ids: BOS when the model asks for it (add_special), "<start_of_turn>"
+// and "<end_of_turn>" only where the template puts them (marker text in the
+// message stays text). Throws std::invalid_argument when the vocabulary has
+// no such tokens.
+std::vector<int32_t> encode_gemma(const tokenizer& tok, std::string_view user,
+                                  bool add_special = true);
+// A one-message conversation in format f: encode_chatml with SmolLM2's
+// default system message, or encode_gemma.
+std::vector<int32_t> encode_chat(const tokenizer& tok, chat_format f, std::string_view user,
+                                 bool add_special = true);
 
 }  // namespace triage::tokenizer

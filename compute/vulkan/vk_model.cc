@@ -203,6 +203,13 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
   }
   auto w = model::load_weights(g.value(), c.value());
   if (!w) return w.error();
+  // The Vulkan RoPE table is unscaled: a scaled model would run with wrong
+  // positions, so it is refused rather than run wrongly.
+  if (c.value().rope_freq_scale != 1.0f || !w.value().rope_freqs.empty()) {
+    return make_error(errc::invalid_argument,
+                      path + ": RoPE scaling (rope.scaling.* or rope_freqs.weight) has no Vulkan path yet; "
+                             "use the CPU backend");
+  }
   auto ctx = context::create(opts.device);
   if (!ctx) return ctx.error();
 

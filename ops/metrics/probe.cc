@@ -141,6 +141,15 @@ worker_probe::worker_probe(prometheus::Registry& r)
       pauses_(BuildCounter()
                   .Name("triage_partition_pauses_total")
                   .Help("Times the worker paused its partitions on a full queue")
+                  .Register(r)),
+      state_memory_(BuildGauge()
+                        .Name("triage_state_memory_bytes")
+                        .Help("RocksDB memory of the state stores: memtables, block cache, table readers")
+                        .Register(r)),
+      shadow_(BuildCounter()
+                  .Name("triage_shadow_decisions_total")
+                  .Help("Tickets a shadow (candidate) adapter also decided, by agreement with the live "
+                        "category and route")
                   .Register(r)) {
   tickets_hist_ = &batch_tickets_.Add({}, kBatchTickets);
   tokens_hist_ = &batch_tokens_.Add({}, kBatchTokens);
@@ -154,12 +163,16 @@ worker_probe::worker_probe(prometheus::Registry& r)
   queue_tokens_.Add({});
   paused_.Add({});
   pauses_.Add({});
+  state_memory_.Add({});
   batches_.Add({});
   commits_.Add({});
 }
 
 // A stopped worker's queue leaves the process totals.
-worker_probe::~worker_probe() { queue(0, 0, 0, last_pauses_); }
+worker_probe::~worker_probe() {
+  queue(0, 0, 0, last_pauses_);
+  state_memory(0);
+}
 
 prometheus::Counter& worker_probe::counter(prometheus::Family<prometheus::Counter>& f,
                                            const labels& l) {
@@ -220,6 +233,12 @@ prometheus::Counter& reason_counter(std::map<std::string, prometheus::Counter*, 
 
 void worker_probe::escalated(std::string_view reason) {
   reason_counter(escalation_reasons_, escalations_, reason).Increment();
+}
+
+void worker_probe::shadow_decision(bool same_category, bool same_route) {
+  counter(shadow_, {{"category", same_category ? "same" : "different"},
+                    {"route", same_route ? "same" : "different"}})
+      .Increment();
 }
 
 void worker_probe::dead_lettered(std::string_view reason) {
@@ -306,6 +325,11 @@ void worker_probe::queue(uint64_t tickets, uint64_t tokens, uint64_t paused_part
   move(gauge(paused_, {}), last_paused_, paused_partitions);
   if (pauses > last_pauses_) counter(pauses_, {}).Increment(static_cast<double>(pauses - last_pauses_));
   last_pauses_ = std::max(last_pauses_, pauses);
+}
+
+void worker_probe::state_memory(uint64_t bytes) {
+  gauge(state_memory_, {}).Increment(static_cast<double>(bytes) - static_cast<double>(last_state_memory_));
+  last_state_memory_ = bytes;
 }
 
 }  // namespace triage::ops

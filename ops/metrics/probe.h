@@ -92,6 +92,13 @@ class worker_probe {
   // full, and the running count of pauses. Reported as changes since this
   // probe's last call, so the instances of one process add up.
   void queue(uint64_t tickets, uint64_t tokens, uint64_t paused_partitions, uint64_t pauses);
+  // RocksDB memory of the worker's state store (state::store::memory():
+  // memtables, block cache, table readers), reported as the change since
+  // this probe's last call, so the instances of one process add up.
+  void state_memory(uint64_t bytes);
+  // Shadow mode (workers/shadow.h): one ticket the candidate adapter also
+  // decided; whether it chose the live category and the live route.
+  void shadow_decision(bool same_category, bool same_route);
 
  private:
   using labels = std::map<std::string, std::string>;
@@ -125,8 +132,11 @@ class worker_probe {
   prometheus::Family<prometheus::Gauge>& queue_tokens_;
   prometheus::Family<prometheus::Gauge>& paused_;
   prometheus::Family<prometheus::Counter>& pauses_;
-  // What queue() last reported, to apply differences.
+  prometheus::Family<prometheus::Gauge>& state_memory_;
+  prometheus::Family<prometheus::Counter>& shadow_;
+  // What queue() and state_memory() last reported, to apply differences.
   uint64_t last_queue_tickets_ = 0, last_queue_tokens_ = 0, last_paused_ = 0, last_pauses_ = 0;
+  uint64_t last_state_memory_ = 0;
 
   // Label set -> metric, per family, so hot-path calls skip the family's
   // hash-and-lock lookup after the first time.

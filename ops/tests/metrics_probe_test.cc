@@ -71,6 +71,29 @@ TEST(worker_probe, queue_depth_of_instances_adds_up_and_leaves_with_them) {
   EXPECT_EQ(sample(t, "triage_partition_pauses_total"), 3);
 }
 
+TEST(worker_probe, state_memory_of_instances_adds_up_and_shadow_decisions_count_by_agreement) {
+  prometheus::Registry r;
+  worker_probe a(r);
+  {
+    worker_probe b(r);
+    a.state_memory(5'000'000);
+    b.state_memory(3'000'000);
+    EXPECT_EQ(sample(render(r), "triage_state_memory_bytes"), 8'000'000);
+    a.state_memory(4'000'000);
+    EXPECT_EQ(sample(render(r), "triage_state_memory_bytes"), 7'000'000);
+  }
+  EXPECT_EQ(sample(render(r), "triage_state_memory_bytes"), 4'000'000);
+  a.shadow_decision(true, true);
+  a.shadow_decision(true, true);
+  a.shadow_decision(false, true);
+  a.shadow_decision(false, false);
+  const std::string t = render(r);
+  EXPECT_EQ(sample(t, R"(triage_shadow_decisions_total{category="same",route="same"})"), 2) << t;
+  EXPECT_EQ(sample(t, R"(triage_shadow_decisions_total{category="different",route="same"})"), 1);
+  EXPECT_EQ(sample(t, R"(triage_shadow_decisions_total{category="different",route="different"})"), 1);
+  EXPECT_FALSE(sample(t, R"(triage_shadow_decisions_total{category="same",route="different"})"));
+}
+
 TEST(worker_probe, batches_latency_and_commits) {
   prometheus::Registry r;
   worker_probe p(r);

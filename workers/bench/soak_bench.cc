@@ -10,7 +10,9 @@
 //      time from its produce call to the moment its output became readable;
 //   3. every --interval seconds prints one line: elapsed time, tickets
 //      produced and routed in the interval, throughput, p50/p99 latency of
-//      the interval, the process RSS (VmRSS) and the worker's queue depth;
+//      the interval, the process RSS (VmRSS), the state store's RocksDB
+//      memory (the worker's triage_state_memory_bytes gauge) and the
+//      worker's queue depth;
 //   4. at the end prints the RSS trend: the least-squares slope over the
 //      second half of the run (MB/h) and the growth from the end of the
 //      warm-up to the end.
@@ -34,9 +36,11 @@
 
 #include <CLI/CLI.hpp>
 #include <librdkafka/rdkafkacpp.h>
+#include <prometheus/registry.h>
 #include <spdlog/spdlog.h>
 
 #include "compute/classifier/adapter.h"
+#include "ops/metrics/probe.h"
 #include "topology/config.h"
 #include "workers/bench/bench_util.h"
 #include "workers/commands.h"
@@ -83,6 +87,14 @@ double slope(const std::vector<rss_sample>& s) {
   return den > 0 ? num / den : 0;
 }
 
+// The value of an unlabelled gauge in `r`, or -1 if absent.
+double gauge_value(prometheus::Registry& r, const std::string& name) {
+  for (const auto& f : r.Collect()) {
+    if (f.name == name && !f.metric.empty()) return f.metric.front().gauge.value;
+  }
+  return -1;
+}
+
 double secs(clock_type::duration d) { return std::chrono::duration<double>(d).count(); }
 
 }  // namespace
@@ -92,7 +104,7 @@ int main(int argc, char** argv) {
   std::string bootstrap = "127.0.0.1:9092", delivery, config_path = "topology/default.yaml";
   std::string model_path, adapter = "topology/adapters/banking.gguf", data = "data/banking77/train.csv";
   double minutes = 10, interval = 30, warmup = 0, rate = 0, load = 0.7;
-  int partitions = 0, threads = 0;
+  int partitions = 0, threads = 0, state_budget_mb = 0;
   bool slm = false, no_state = false;
   app.add_option("--bootstrap", bootstrap)->capture_default_str();
   app.add_option("--config", config_path, "deployment config (delivery, batching, state)")->capture_default_str();
@@ -101,6 +113,7 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", warmup, "seconds before the RSS baseline (default: one interval)");
   app.add_option("--rate", rate, "offered load in tickets/s (default: 500 for null, --load x capacity for --slm)");
   app.add_flag("--no-state", no_state, "turn the state store off (to see what it holds in memory)");
+  app.add_option("--state-budget", state_budget_mb, "state.memory_budget_mb in MB (default: the config's)");
   app.add_flag("--slm", slm, "classify with the SLM instead of the null backend");
   app.add_option("--load", load, "--slm: offered load as a share of the measured capacity")->capture_default_str();
   app.add_option("--model", model_path, "--slm: GGUF model (default: the installed one)");
@@ -135,6 +148,7 @@ int main(int argc, char** argv) {
   cfg.state.directory = state_dir.string();
   cfg.state.changelog_topic = prefix + ".changelog";
   if (no_state) cfg.state.enabled = false;
+  if (state_budget_mb > 0) cfg.state.memory_budget_mb = state_budget_mb;
 
   auto pool = bench::load_tickets(data, 0);
   if (!pool) {
@@ -179,7 +193,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "soak_bench: cannot create the output reader for %s\n", bootstrap.c_str());
     return 1;
   }
-  auto w = workers::kafka_worker::create(cfg, *model, {.worker_id = prefix});
+  // The worker reports to a probe as in production; the state store's
+  // memory (triage_state_memory_bytes) goes into the report lines.
+  prometheus::Registry registry;
+  ops::worker_probe probe(registry);
+  auto w = workers::kafka_worker::create(cfg, *model, {.worker_id = prefix, .probe = &probe});
   if (!w) {
     std::fprintf(stderr, "soak_bench: %s\n", w.error().message.c_str());
     return 1;
@@ -193,18 +211,17 @@ int main(int argc, char** argv) {
   // Let the worker and the reader join their groups before the clock starts.
   for (int i = 0; i < 60; ++i) std::unique_ptr<RdKafka::Message>(reader->consume(100));
 
-  std::printf("soak_bench: %s backend (model %s, adapter %s), %s, state %s, %d partitions, batch <= %d, "
-              "wait %d ms, queue <= %d\n",
+  std::printf("soak_bench: %s backend (model %s, adapter %s), %s, state %s (budget %d MB), %d partitions, "
+              "batch <= %d, wait %d ms, queue <= %d\n",
               model->name().c_str(), model->model_version().c_str(), model->adapter_version().c_str(),
               cfg.worker.delivery == topology::delivery_mode::exactly_once ? "exactly_once" : "at_least_once",
-              cfg.state.enabled ? "on" : "off", cfg.topics.partitions, cfg.worker.batch_max_tickets,
-              cfg.worker.batch_max_wait_ms,
-              cfg.worker.queue_max_tickets);
+              cfg.state.enabled ? "on" : "off", cfg.state.memory_budget_mb, cfg.topics.partitions,
+              cfg.worker.batch_max_tickets, cfg.worker.batch_max_wait_ms, cfg.worker.queue_max_tickets);
   if (slm) std::printf("  backend capacity (classify only): %.1f tickets/s\n", cap);
   std::printf("  offered %.1f tickets/s for %.1f min, a line every %.0f s, RSS baseline after %.0f s\n", offered,
               minutes, interval, warmup);
-  std::printf("  %8s %9s %9s %10s %8s %8s %8s %6s %6s\n", "elapsed", "produced", "routed", "tickets/s", "p50 ms",
-              "p99 ms", "RSS MB", "queue", "paused");
+  std::printf("  %8s %9s %9s %10s %8s %8s %8s %8s %6s %6s\n", "elapsed", "produced", "routed", "tickets/s",
+              "p50 ms", "p99 ms", "RSS MB", "state MB", "queue", "paused");
   std::fflush(stdout);
 
   // Send times by ticket number, in a ring allocated up front (steady_clock
@@ -260,10 +277,12 @@ int main(int argc, char** argv) {
     const double p99 = bench::percentile(lat_ms, 0.99);
     if (secs(last_line - start) + 1e-3 >= warmup) worst_p99 = std::max(worst_p99, p99);  // after warm-up
     worst_queue = std::max(worst_queue, static_cast<double>(bp.queued_tickets));
-    std::printf("  %7.0fs %9llu %9llu %10.1f %8.0f %8.0f %8.1f %6llu %6llu\n", secs(now - start),
+    const double state_mb = gauge_value(registry, "triage_state_memory_bytes") / (1024.0 * 1024.0);
+    std::printf("  %7.0fs %9llu %9llu %10.1f %8.0f %8.0f %8.1f %8.1f %6llu %6llu\n", secs(now - start),
                 static_cast<unsigned long long>(p - last_produced),
                 static_cast<unsigned long long>(received - last_received),
                 static_cast<double>(received - last_received) / span, bench::percentile(lat_ms, 0.5), p99, rss_mb(),
+                state_mb,
                 static_cast<unsigned long long>(bp.queued_tickets),
                 static_cast<unsigned long long>(bp.paused_partitions));
     std::fflush(stdout);
