@@ -26,8 +26,11 @@ std::vector<std::string> topic_names(const topology::config& cfg,
   return names;
 }
 
-result<void> create_topics(const topology::config& cfg, const std::vector<std::string>& names,
-                           int timeout_ms) {
+namespace {
+
+using admin_handle = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
+
+result<admin_handle> admin_client(const topology::config& cfg) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   for (const auto& [key, value] : cfg.kafka.settings) {
@@ -36,9 +39,19 @@ result<void> create_topics(const topology::config& cfg, const std::vector<std::s
       return make_error(errc::bad_setting, "kafka.settings." + key + ": " + err);
     }
   }
-  std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)> rk(
-      rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), rd_kafka_destroy);
+  admin_handle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), rd_kafka_destroy);
   if (!rk) return make_error(errc::client_failed, std::string("admin client: ") + err);
+  return rk;
+}
+
+}  // namespace
+
+result<void> create_topics(const topology::config& cfg, const std::vector<std::string>& names,
+                           int timeout_ms) {
+  auto client = admin_client(cfg);
+  if (!client) return client.error();
+  auto& rk = client.value();
+  char err[512];
 
   std::vector<rd_kafka_NewTopic_t*> topics;
   for (const auto& name : names) {
@@ -146,22 +159,6 @@ result<void> check_changelog_policy(const topology::config& cfg, const std::stri
 }
 
 namespace {
-
-using admin_handle = std::unique_ptr<rd_kafka_t, decltype(&rd_kafka_destroy)>;
-
-result<admin_handle> admin_client(const topology::config& cfg) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [key, value] : cfg.kafka.settings) {
-    if (rd_kafka_conf_set(conf, key.c_str(), value.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return make_error(errc::bad_setting, "kafka.settings." + key + ": " + err);
-    }
-  }
-  admin_handle rk(rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err), rd_kafka_destroy);
-  if (!rk) return make_error(errc::client_failed, std::string("admin client: ") + err);
-  return rk;
-}
 
 struct topic_config_entry {
   std::string name, value;
