@@ -14,7 +14,7 @@
 #   docker run --rm -v ~/.cache/triage/models:/opt/triage/models:ro triage worker ...
 #
 # Checked with hadolint (CTest ops_dockerfile_lint; ops/setup.sh installs it);
-# not built here (no Docker engine on the development machines).
+# Built with buildah (ops/image.sh).
 
 FROM debian:12 AS build
 ARG BAKE_MODEL=1
@@ -31,8 +31,14 @@ RUN apt-get update \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
-RUN TRIAGE_JOBS="$(nproc)" ops/build.sh --dir /build
-RUN mkdir -p /out/models \
+# Only the binary: the tests are built and run by CI, not in the image.
+RUN TRIAGE_JOBS="$(nproc)" ops/build.sh --dir /build --target triage
+# Behind a TLS-intercepting proxy, pass its CA bundle as the build secret
+# ca_bundle (ops/image.sh --ca-bundle FILE); it is used for this download only
+# and never stored in a layer.
+RUN --mount=type=secret,id=ca_bundle,required=false \
+    if [ -s /run/secrets/ca_bundle ]; then export PIP_CERT=/run/secrets/ca_bundle; fi \
+ && mkdir -p /out/models \
  && if [ "$BAKE_MODEL" = 1 ]; then \
       TRIAGE_SKIP_APT=1 TRIAGE_SKIP_KAFKA=1 TRIAGE_SKIP_GEMMA=1 TRIAGE_SKIP_TOOLS=1 TRIAGE_CACHE=/cache \
         ops/setup.sh \

@@ -16,35 +16,28 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-}"; shift || true
+build="${BENCH_BUILD_DIR:-build}"
+# bench TARGET FUNCTION [args]: builds TARGET, starts a broker (KRaft, on
+# loopback) for FUNCTION, which finds it in $bootstrap, and stops it after.
+bench() {
+  local target="$1" fn="$2"; shift 2
+  ops/build.sh --dir "$build" --target "$target" >/dev/null
+  dir="$(mktemp -d)"
+  trap 'ops/kafka.sh stop --dir "$dir"' EXIT
+  bootstrap="$(ops/kafka.sh start --dir "$dir")"
+  echo "load before: $(uptime)"
+  "$fn" "$@"
+  echo "load after: $(uptime)"
+}
+both_deliveries() {
+  for delivery in exactly_once at_least_once; do
+    "$build/workers/${what}_bench" --bootstrap "$bootstrap" --delivery "$delivery" "$@"
+  done
+}
+soak() { "$build/workers/soak_bench" --bootstrap "$bootstrap" "$@"; }
 case "$what" in
-  pipeline)
-    ops/build.sh >/dev/null
-    dir="$(mktemp -d)"
-    trap 'ops/kafka.sh stop --dir "$dir"' EXIT
-    bootstrap="$(ops/kafka.sh start --dir "$dir")"
-    for delivery in exactly_once at_least_once; do
-      build/workers/pipeline_bench --bootstrap "$bootstrap" --delivery "$delivery" "$@"
-    done
-    ;;
-  latency)
-    ops/build.sh >/dev/null
-    dir="$(mktemp -d)"
-    trap 'ops/kafka.sh stop --dir "$dir"' EXIT
-    bootstrap="$(ops/kafka.sh start --dir "$dir")"
-    for delivery in exactly_once at_least_once; do
-      build/workers/latency_bench --bootstrap "$bootstrap" --delivery "$delivery" "$@"
-    done
-    ;;
-  soak)
-    build="${BENCH_BUILD_DIR:-build}"
-    ops/build.sh --dir "$build" --target soak_bench >/dev/null
-    dir="$(mktemp -d)"
-    trap 'ops/kafka.sh stop --dir "$dir"' EXIT
-    bootstrap="$(ops/kafka.sh start --dir "$dir")"
-    echo "load before: $(uptime)"
-    "$build"/workers/soak_bench --bootstrap "$bootstrap" "$@"
-    echo "load after: $(uptime)"
-    ;;
+  pipeline|latency) bench "${what}_bench" both_deliveries "$@" ;;
+  soak) bench soak_bench soak "$@" ;;
   *)
     echo "usage: ops/bench.sh pipeline|latency|soak [args]" >&2
     exit 2

@@ -93,16 +93,32 @@ result<void> create_topics(const topology::config& cfg, const std::vector<std::s
   return success();
 }
 
+namespace {
+
+// Asks `done` every `every` until it answers true or `deadline` passes;
+// returns its last answer. KRaft brokers show a new topic or a config change
+// a moment after the admin request was answered.
+template <class Done>
+bool poll_until(std::chrono::steady_clock::time_point deadline, std::chrono::milliseconds every, Done done) {
+  for (;;) {
+    if (done()) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(every);
+  }
+}
+
+}  // namespace
+
 result<std::string> create_state_changelog(const topology::config& cfg, int timeout_ms, bool compact_existing) {
   if (!cfg.state.enabled) return std::string();
   const auto& topic = cfg.state.changelog_topic;
   // A topic created a moment ago may not be in the metadata yet: ask again.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   auto n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets, timeout_ms);
-  while (!n && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-    n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets, timeout_ms);
-  }
+  poll_until(deadline, std::chrono::milliseconds(200), [&] {
+    if (!n) n = state::partition_count(cfg.kafka.settings, cfg.topics.tickets, timeout_ms);
+    return static_cast<bool>(n);
+  });
   if (!n) {
     return make_error(errc::client_failed, "state changelog '" + topic + "' is partitioned like the tickets topic '" +
                                                cfg.topics.tickets + "': " + n.error().message);
@@ -116,10 +132,8 @@ result<std::string> create_state_changelog(const topology::config& cfg, int time
   if (!existed) {
     // Made just now: return once the brokers' metadata has it (KRaft
     // brokers learn of a new topic a moment after CreateTopics answers).
-    while (!state::partition_count(cfg.kafka.settings, topic, timeout_ms) &&
-           std::chrono::steady_clock::now() < deadline) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
+    poll_until(deadline, std::chrono::milliseconds(100),
+               [&] { return static_cast<bool>(state::partition_count(cfg.kafka.settings, topic, timeout_ms)); });
     return topic;
   }
   auto policy = topic_cleanup_policy(cfg, topic, timeout_ms);
@@ -129,16 +143,17 @@ result<std::string> create_state_changelog(const topology::config& cfg, int time
     if (auto fixed = compact_topic(cfg, topic, timeout_ms); !fixed) return fixed.error();
     // The brokers apply a config change a moment after AlterConfigs answers
     // (KRaft metadata log): return once describing the topic shows it.
-    for (;;) {
+    std::string reported;
+    const bool applied = poll_until(deadline, std::chrono::milliseconds(100), [&] {
       auto now = topic_cleanup_policy(cfg, topic, timeout_ms);
-      if (now && now.value() == "compact") break;
-      if (std::chrono::steady_clock::now() >= deadline) {
-        return make_error(errc::client_failed, "state changelog '" + topic +
-                                                   "': cleanup.policy=compact was accepted but the broker still "
-                                                   "reports " + (now ? now.value() : now.error().message) +
-                                                   " after " + std::to_string(timeout_ms) + " ms");
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      reported = now ? now.value() : now.error().message;
+      return now && now.value() == "compact";
+    });
+    if (!applied) {
+      return make_error(errc::client_failed, "state changelog '" + topic +
+                                                 "': cleanup.policy=compact was accepted but the broker still "
+                                                 "reports " + reported + " after " + std::to_string(timeout_ms) +
+                                                 " ms");
     }
   }
   return topic;

@@ -105,6 +105,8 @@ int main(int argc, char** argv) {
         } else {
           probe.ticket_out(triage::ops::outcome::routed, t % 2 ? "payments" : "cards", 0.92);
         }
+        // A shadow candidate that agrees on the category 4 times in 5.
+        probe.shadow_decision(t % 5 != 0, t % 5 != 0);
         e2e.push_back(0.05);
       }
       probe.committed(e2e);
@@ -112,6 +114,9 @@ int main(int argc, char** argv) {
       probe.drift("psi_category", p, psi);
       probe.escalation_rate(p, escalated);
     }
+    // A worker's queue and state store as the worker samples them each second.
+    probe.queue(static_cast<uint64_t>(20 * partitions), static_cast<uint64_t>(2400 * partitions), 0, 0);
+    probe.state_memory(static_cast<uint64_t>(24) << 20);
     ++lag;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

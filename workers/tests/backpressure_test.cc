@@ -21,6 +21,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "tests/kafka_test_util.h"
+#include "workers/tests/mock_cluster.h"
 #include "workers/tests/gate_backend.h"
 #include "workers/backend.h"
 #include "workers/topics.h"
@@ -77,47 +78,15 @@ bool eventually(Pred pred, std::chrono::seconds limit) {
   return pred();
 }
 
-class backpressure : public ::testing::Test {
+class backpressure : public testing::mock_cluster_test {
  protected:
   void SetUp() override {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
-    host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    ASSERT_NE(host_, nullptr) << err;
-    mock_ = rd_kafka_mock_cluster_new(host_, 1);
-    ASSERT_NE(mock_, nullptr);
-    cfg_.kafka.settings = {{"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock_)},
-                           {"session.timeout.ms", "6000"},
-                           {"heartbeat.interval.ms", "500"},
-                           {"log_level", "0"}};
-    cfg_.worker.delivery = topology::delivery_mode::at_least_once;
-    cfg_.worker.group_id = "backpressure-test";
+    ASSERT_NO_FATAL_FAILURE(start_cluster(1, "backpressure-test", categories));
+    cfg_.kafka.settings["heartbeat.interval.ms"] = "500";
     cfg_.worker.batch_max_tickets = 8;
     cfg_.worker.batch_max_wait_ms = 5;
     cfg_.worker.queue_max_tickets = 20;
     cfg_.worker.shutdown_timeout_ms = 2000;
-    cfg_.topics.partitions = 3;
-    for (const auto& t : workers::topic_names(cfg_, categories)) {
-      rd_kafka_mock_topic_create(mock_, t.c_str(), cfg_.topics.partitions, 1);
-    }
-    producer_ = testing::make_producer(cfg_.kafka.settings);
-  }
-
-  void TearDown() override {
-    producer_.reset();
-    if (mock_) rd_kafka_mock_cluster_destroy(mock_);
-    if (host_) rd_kafka_destroy(host_);
-  }
-
-  void produce(int first, int count) {
-    for (int i = first; i < first + count; ++i) {
-      v1::TicketEvent t;
-      t.set_id("T-" + std::to_string(i));
-      t.set_body("ticket " + std::to_string(i) + ": my card payment was declined");
-      testing::produce(*producer_, cfg_.topics.tickets, t.id(), t.SerializeAsString());
-    }
-    ASSERT_EQ(producer_->flush(30000), RdKafka::ERR_NO_ERROR);
   }
 
   // Every ticket T-0..T-(n-1) exactly once across the output topics.
@@ -139,10 +108,6 @@ class backpressure : public ::testing::Test {
     EXPECT_EQ(records.size(), static_cast<size_t>(n));
   }
 
-  rd_kafka_t* host_ = nullptr;
-  rd_kafka_mock_cluster_t* mock_ = nullptr;
-  topology::config cfg_;
-  std::unique_ptr<RdKafka::Producer> producer_;
 };
 
 // A backend slower than the stream: the queue fills to its bound, the

@@ -19,6 +19,7 @@
 #include <librdkafka/rdkafkacpp.h>
 
 #include "tests/kafka_test_util.h"
+#include "workers/tests/mock_cluster.h"
 #include "workers/backend.h"
 #include "workers/topics.h"
 #include "workers/worker.h"
@@ -35,47 +36,14 @@ constexpr int16_t api_offset_commit = 8;
 
 const std::vector<std::string> categories = {"cards", "payments", "account", "disputes"};
 
-class worker_fault : public ::testing::Test {
+class worker_fault : public testing::mock_cluster_test {
  protected:
   void SetUp() override {
-    char err[512];
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    rd_kafka_conf_set(conf, "log_level", "0", err, sizeof err);
-    host_ = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-    ASSERT_NE(host_, nullptr) << err;
-    mock_ = rd_kafka_mock_cluster_new(host_, 3);
-    ASSERT_NE(mock_, nullptr);
-
-    cfg_.kafka.settings = {{"bootstrap.servers", rd_kafka_mock_cluster_bootstraps(mock_)},
-                           {"session.timeout.ms", "6000"},
-                           {"log_level", "0"}};
-    cfg_.worker.delivery = topology::delivery_mode::at_least_once;
-    cfg_.worker.group_id = "fault-test";
+    // Partition leaders spread over three brokers (replication 1 each).
+    ASSERT_NO_FATAL_FAILURE(start_cluster(3, "fault-test", categories));
     cfg_.worker.batch_max_tickets = 16;
     cfg_.worker.batch_max_wait_ms = 20;
     cfg_.worker.shutdown_timeout_ms = 5000;
-    cfg_.topics.partitions = 3;
-    // Partition leaders spread over the three brokers (replication 1 each).
-    for (const auto& t : workers::topic_names(cfg_, categories)) {
-      rd_kafka_mock_topic_create(mock_, t.c_str(), cfg_.topics.partitions, 1);
-    }
-    producer_ = testing::make_producer(cfg_.kafka.settings);
-  }
-
-  void TearDown() override {
-    producer_.reset();
-    if (mock_) rd_kafka_mock_cluster_destroy(mock_);
-    if (host_) rd_kafka_destroy(host_);
-  }
-
-  void produce(int first, int count) {
-    for (int i = first; i < first + count; ++i) {
-      v1::TicketEvent t;
-      t.set_id("T-" + std::to_string(i));
-      t.set_body("ticket " + std::to_string(i) + ": my card payment was declined");
-      testing::produce(*producer_, cfg_.topics.tickets, t.id(), t.SerializeAsString());
-    }
-    ASSERT_EQ(producer_->flush(30000), RdKafka::ERR_NO_ERROR);
   }
 
   std::vector<std::string> output_topics() const {
@@ -135,10 +103,6 @@ class worker_fault : public ::testing::Test {
     EXPECT_EQ(ids.size(), static_cast<size_t>(n));
   }
 
-  rd_kafka_t* host_ = nullptr;
-  rd_kafka_mock_cluster_t* mock_ = nullptr;
-  topology::config cfg_;
-  std::unique_ptr<RdKafka::Producer> producer_;
   workers::null_backend model_{categories};
   std::thread worker_;
   std::atomic<bool> stop_{false}, finished_{false};
