@@ -48,8 +48,10 @@ void rope_table::apply_normal(float* x, int64_t row) const {
   const float* s = sin_.data() + row * half;
   for (int i = 0; i < half; ++i) {
     const float x0 = x[2 * i], x1 = x[2 * i + 1];
-    x[2 * i] = x0 * c[i] - x1 * s[i];
-    x[2 * i + 1] = x0 * s[i] + x1 * c[i];
+    // As llama.cpp's CPU build rounds it (the compiler contracts each
+    // rotated value into one fused multiply-add): bit-equal to its RoPE.
+    x[2 * i] = std::fma(x0, c[i], -(x1 * s[i]));
+    x[2 * i + 1] = std::fma(x0, s[i], x1 * c[i]);
   }
 }
 
@@ -59,8 +61,8 @@ void rope_table::apply_neox(float* x, int64_t row) const {
   const float* s = sin_.data() + row * half;
   for (int i = 0; i < half; ++i) {
     const float x0 = x[i], x1 = x[i + half];
-    x[i] = x0 * c[i] - x1 * s[i];
-    x[i + half] = x0 * s[i] + x1 * c[i];
+    x[i] = std::fma(x0, c[i], -(x1 * s[i]));  // fused as in apply_normal
+    x[i + half] = std::fma(x0, s[i], x1 * c[i]);
   }
 }
 

@@ -46,6 +46,9 @@ struct golden_prompt {
   std::vector<int32_t> top_ids;
   std::vector<float> top_logits;
   std::vector<float> sample;  // logits of ids 0, stride, 2 * stride, ...
+  // llama.cpp against these goldens with micro-batches of 7 tokens (only
+  // its summation order changes), scored as the engine is.
+  double llama_self_cosine = 0;
   std::vector<int32_t> greedy;
   std::vector<std::vector<int32_t>> step_ids;  // llama.cpp's top 5 at each greedy step
   std::vector<std::vector<float>> step_logits;
@@ -58,6 +61,8 @@ std::vector<golden_prompt> load_golden() {
   if (!f) return {};
   const auto j = nlohmann::json::parse(f);
   const auto& meta = j.at("_meta");
+  // The configuration the thresholds below were measured against.
+  if (meta.value("flash_attn", true) || meta.value("kv_type", std::string()) != "f16") return {};
   sample_stride = meta.at("sample_stride").get<int>();
   const auto n_sample = meta.at("n_sample").get<size_t>();
   std::ifstream bin(golden_dir() / meta.at("sample_file").get<std::string>(), std::ios::binary);
@@ -68,6 +73,7 @@ std::vector<golden_prompt> load_golden() {
     g.tokens = p.at("ids").get<std::vector<int32_t>>();
     g.top_ids = p.at("top_ids").get<std::vector<int32_t>>();
     g.top_logits = p.at("top_logits").get<std::vector<float>>();
+    g.llama_self_cosine = p.value("llama_self_cosine", 0.0);
     if (p.contains("greedy")) {
       g.greedy = p.at("greedy").get<std::vector<int32_t>>();
       for (const auto& step : p.at("greedy_steps")) {
@@ -105,7 +111,8 @@ class model_gemma3 : public ::testing::Test {
     ASSERT_TRUE(std::filesystem::exists(gemma_path()))
         << gemma_path() << " not found: set TRIAGE_GEMMA_MODEL or install it (ops/setup.sh)";
     ASSERT_NE(instance, nullptr) << load_error;
-    ASSERT_FALSE(golden.empty()) << "golden files missing in " << golden_dir();
+    ASSERT_FALSE(golden.empty()) << "golden files missing in " << golden_dir()
+                                 << " or not made with flash_attn false and an F16 K/V cache";
   }
   static inline model* instance = nullptr;
   static inline std::string load_error;
@@ -145,16 +152,30 @@ double max_abs_diff(std::span<const float> a, std::span<const float> b) {
   return m;
 }
 
-// How the engine relates to llama.cpp on this file. Gemma's attn_output and
-// ffn_down are K-quants (Q4_K, Q6_K). The engine rounds Q6_K's activations
-// as llama.cpp's Q8_K (per 256 values, float scale) and Q4_K's per 32 values
-// with an F16 scale (cpu/quantize.h says why). Measured cosines (4096
-// sampled ids plus the top 50): short 0.99950, capital 0.99969, ticket
-// 0.99869, chat 0.99927, unicode 0.99937, long (662 tokens) 0.99933; max|diff|
-// 0.65 .. 1.08 (per 32 for every type, before: 0.9979 .. 0.9997; Q8_K for
-// both K-quants: 0.9963 .. 0.9997). GELU follows ggml's F16 table
-// (gemma3.cc). So: top-1 equal where llama.cpp's top-2 margin is at least
-// near_tie, cosine >= 0.9985 per prompt and >= 0.999 on average, max|diff| < 1.25.
+// How the engine relates to llama.cpp on this file. The goldens are
+// llama.cpp's non-flash attention path with its F16 K/V cache (the library
+// defaults, stated in make_gemma_goldens.py and checked in _meta below), which
+// model_options::f16_attention reproduces. Gemma's attn_output and ffn_down
+// are K-quants (Q4_K, Q6_K). The engine rounds Q6_K's activations as
+// llama.cpp's Q8_K (per 256 values, float scale) and Q4_K's per 32 values
+// with an F16 scale (cpu/quantize.h says why). RoPE is fused as llama.cpp's
+// build fuses it (cpu/ops.cc). Measured cosines (4096 sampled ids plus the
+// top 50): short 0.99950, capital 0.99969, ticket 0.99772, chat 0.99925,
+// unicode 0.99907, long (662 tokens) 0.99903; max|diff| 0.65 .. 1.14. GELU
+// equals ggml's F16 table in all 65536 entries (gemma3.cc).
+// Why "ticket" stays below 0.999: op by op on llama.cpp's own inputs (its
+// tensors read through the eval callback) every step agrees to float
+// rounding: Q5_0/Q8_0 matmuls and RoPE bit for bit, attention on 447 of 450
+// head-rows; K-quant dot products (another summation order) and softmax's
+// exp differ by an ulp. The prompt amplifies such differences through the
+// next 8-bit rounding, and llama.cpp does not reproduce itself there either:
+// the same settings with n_ubatch 7 instead of one micro-batch give cosine
+// 0.99437 on "ticket" (recorded per prompt by make_gemma_goldens.py as
+// llama_self_cosine; 0.9968 with an F32 cache, 0.9922 with flash attention
+// on the sampled ids alone), 0.9994 .. 1.0 on the others.
+// So: top-1 equal where llama.cpp's top-2 margin is at least near_tie;
+// cosine >= 0.999 per prompt, or >= llama.cpp's own reproducibility on a
+// prompt where that is lower; >= 0.999 on average; max|diff| < 1.25.
 constexpr float near_tie = 0.25f;
 
 TEST_F(model_gemma3, reads_the_gemma3_hyperparameters) {
@@ -193,7 +214,9 @@ TEST_F(model_gemma3, last_token_logits_match_llama_cpp) {
     if (g.top_logits[0] - g.top_logits[1] >= near_tie) {
       EXPECT_EQ(top1, g.top_ids[0]) << g.name;
     }
-    EXPECT_GE(cos, 0.9985) << g.name;
+    ASSERT_GT(g.llama_self_cosine, 0.9) << g.name << ": no llama_self_cosine in gemma_logits.json "
+                                         << "(regenerate it with make_gemma_goldens.py)";
+    EXPECT_GE(cos, std::min(0.999, g.llama_self_cosine)) << g.name;
     EXPECT_LT(diff, 1.25) << g.name;
     cos_sum += cos;
   }

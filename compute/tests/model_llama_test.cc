@@ -20,6 +20,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "compute/cpu/cpu_features.h"
 #include "compute/cpu/half.h"
 #include "compute/model/model.h"
 
@@ -117,16 +118,20 @@ class model_smollm2 : public ::testing::Test {
 
 // How the engine relates to llama.cpp. Dumping every intermediate tensor of
 // both (ggml's eval callback) shows them bit-identical (same activation
-// quantization, same summation orders in the matmuls and attention) until one
-// attention weight rounds to a different F16 value, because the two exp
-// implementations differ in the last bit; a few layers on, that shifts an
-// activation across a rounding boundary of the 8-bit quantization and the
-// logits move by up to ~0.5. Two valid summation orders of this engine
-// (AVX2 vs scalar) differ by as much (cosine 0.9954 on "capital"). So a
-// choice counts as agreeing when llama.cpp ranks it within `near_tie` of its
-// own best; the 1-token prompt, where nothing differs, must match within the
-// F16 precision of the golden file; cosine >= 0.995 per prompt, >= 0.999 on
-// average; KL(llama.cpp || engine) < 0.02 nats.
+// quantization, same summation orders in the AVX2/AVX-512 matmuls and
+// attention, RoPE fused as llama.cpp's build fuses it) until one attention
+// weight rounds to a different F16 value, because the two exp
+// implementations differ in the last bit; a few layers on, that can shift an
+// activation across a rounding boundary of the 8-bit quantization. Measured
+// (AVX2 and AVX-512 VNNI paths alike): short and capital cosine 1.000000
+// (max|diff| 0.008, the golden's F16 steps), ticket 0.999078, chatml
+// 0.999976, unicode 0.999846, long 0.999672; same top-1 on all six. The
+// scalar path sums in another order (capital 0.99835, ticket 0.99734).
+// So: a choice counts as agreeing when llama.cpp ranks it within `near_tie`
+// of its own best; the 1-token prompt must match within the F16 precision of
+// the golden file; cosine >= 0.999 per prompt with the AVX2 or AVX-512 paths
+// (>= 0.995 on the scalar one), >= 0.999 on average; KL(llama.cpp || engine)
+// < 0.02 nats.
 constexpr float near_tie = 0.5f;
 
 double kl_divergence(std::span<const float> ref, std::span<const float> x) {
@@ -171,7 +176,7 @@ TEST_F(model_smollm2, last_token_logits_match_llama_cpp) {
     if (g.top_logits[0] - g.top_logits[1] >= near_tie) {
       EXPECT_EQ(top1, g.top_ids[0]) << g.name;
     }
-    EXPECT_GE(cos, 0.995) << g.name;
+    EXPECT_GE(cos, triage::cpu::has_avx2() ? 0.999 : 0.995) << g.name;
     EXPECT_LT(kl, 0.02) << g.name;
     if (g.tokens.size() == 1) {
       EXPECT_LT(all_diff, 0.02) << g.name;  // F16 storage: |logit| < 32 -> step <= 1/64
