@@ -53,6 +53,8 @@ struct classify_args {
   // "head", "generate", or empty: the config's mode.
   std::string mode;
   std::string taxonomy = "data/banking77/taxonomy.csv";   // categories (generate mode)
+  // Generate mode: cpu, vulkan (else the CPU, logged) or vulkan-required.
+  std::string backend = "cpu";
 };
 
 int run_classify(const classify_args& args);

@@ -69,7 +69,11 @@ int run_devices() {
               << " device_local_bytes=" << d.device_local_bytes << "\n"
               << "  float16=" << d.shader_float16 << " int8=" << d.shader_int8
               << " storage8=" << d.storage_buffer_8bit << " storage16=" << d.storage_buffer_16bit
-              << "\n";
+              << " subgroup_arithmetic=" << d.subgroup_arithmetic
+              << " subgroup_shuffle=" << d.subgroup_shuffle
+              << " integer_dot=" << d.integer_dot_product << "\n"
+              << "  shader paths: " << vulkan::to_string(d.paths)
+              << " (TRIAGE_VULKAN_PORTABLE=1: portable)\n";
   }
   return 0;
 }

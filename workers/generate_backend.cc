@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "compute/classifier/adapter.h"
+#include "compute/vulkan/vk_decoder.h"
 
 namespace triage::workers {
 
@@ -41,9 +42,39 @@ result<std::unique_ptr<generate_backend>> generate_backend::load(const generate_
   if (!tok) return tok.error();
   b->tok_ = std::make_unique<tokenizer::tokenizer>(std::move(tok.value()));
   const auto spec = generate_spec_of(opts.generate);
-  auto g = cl::generator::create(*b->model_, *b->tok_, b->tax_.categories, spec);
-  if (!g) return g.error();
-  b->gen_ = std::make_unique<cl::generator>(std::move(g.value()));
+  b->spec_ = spec;
+  if (opts.backend == "vulkan" || opts.backend == "vulkan-required") {
+    vulkan::vk_model_options vo = opts.device;
+    vo.loras = mo.loras;
+    auto gpu = vulkan::vk_model::load(opts.model, vo);
+    if (gpu) {
+      b->gpu_ = std::make_unique<vulkan::vk_model>(std::move(gpu.value()));
+      vulkan::vk_model* dev = b->gpu_.get();
+      auto g = cl::generator::create(
+          dev->cfg(), *b->tok_, b->tax_.categories, spec,
+          [dev](int64_t capacity) -> result<std::unique_ptr<model::step_decoder>> {
+            auto d = vulkan::vk_decoder::create(*dev, capacity);
+            if (!d) return d.error();
+            return std::unique_ptr<model::step_decoder>(std::move(d).value());
+          });
+      if (!g) return g.error();
+      b->gen_ = std::make_unique<cl::generator>(std::move(g.value()));
+      spdlog::info("generate backend: decoding on Vulkan device '{}' ({} MB of weights)",
+                   dev->device().name, dev->weight_bytes() >> 20);
+    } else if (opts.backend == "vulkan-required" ||
+               gpu.error().code.category() != vulkan::vulkan_category()) {
+      return gpu.error();
+    } else {
+      spdlog::warn("generate backend: --backend vulkan: {}; using the CPU", gpu.error().message);
+    }
+  } else if (opts.backend != "cpu") {
+    return make_error(topology::errc::bad_value, "generate backend: backend '" + opts.backend +
+                                                  "': expected cpu, vulkan or vulkan-required");
+  }
+  if (!b->gpu_) {
+    if (auto r = b->make_cpu_generator(); !r) return r.error();
+    b->gen_ = std::move(b->cpu_gen_);
+  }
   const std::string fp = cl::model_fingerprint(b->model_->gguf());
   b->model_version_ = std::filesystem::path(opts.model).filename().string() + "@" + fp.substr(0, 12);
   b->prompt_sha_ = cl::prompt_fingerprint(spec);
@@ -72,6 +103,29 @@ result<std::unique_ptr<generate_backend>> generate_backend::load(const generate_
   return b;
 }
 
+result<void> generate_backend::make_cpu_generator() {
+  auto g = cl::generator::create(*model_, *tok_, tax_.categories, spec_);
+  if (!g) return g.error();
+  cpu_gen_ = std::make_unique<cl::generator>(std::move(g.value()));
+  return success();
+}
+
+cl::generation generate_backend::run_one(const std::string& text) {
+  if (!gpu_) return gen_->run(text);
+  try {
+    return gen_->run(text);
+  } catch (const vulkan::device_failure& e) {
+    spdlog::error("generate backend: Vulkan decoding failed, this ticket runs on the CPU: {}",
+                  e.what());
+  }
+  if (!cpu_gen_) {
+    if (auto r = make_cpu_generator(); !r) {
+      throw std::runtime_error("generate backend: no CPU fallback: " + r.error().what());
+    }
+  }
+  return cpu_gen_->run(text);
+}
+
 std::string generate_backend::adapter_version() const {
   return "generate@" + prompt_sha_.substr(0, 12) + (has_calibration_ ? "+calibrated" : "");
 }
@@ -85,7 +139,7 @@ std::vector<generate_backend::scored> generate_backend::generate(std::span<const
   out.reserve(texts.size());
   for (const auto& t : texts) {
     scored s;
-    s.out = gen_->run(t);
+    s.out = run_one(t);
     s.calibrated = cl::calibrate_probs(s.out.category_probs, calibration_.temperature);
     out.push_back(std::move(s));
   }

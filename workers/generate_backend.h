@@ -1,7 +1,8 @@
 // generate_backend.h: the worker's classifier backend in generate mode
 // (topology `mode: generate`): the instruct model writes
 // {"category", "urgency"} under the schema constraint of
-// compute/classifier/generate.h, on the CPU; the confidence is the model's
+// compute/classifier/generate.h, on the CPU or a Vulkan device (backend
+// "vulkan": compute/vulkan/vk_decoder.h); the confidence is the model's
 // probability of the category, temperature-scaled by the calibration file
 // `triage calibrate-generate` wrote.
 //
@@ -9,6 +10,9 @@
 //                                    .generate = cfg.generate});
 //   if (!b) return fail(b.error().message);   // names the file or field at fault
 //   kafka_worker::create(cfg, *b.value(), opts);
+//   // On a GPU, else the CPU with a logged reason ("vulkan-required": fail):
+//   auto g = generate_backend::load({.model = path, .generate = cfg.generate,
+//                                    .backend = "vulkan"});
 #pragma once
 
 #include <memory>
@@ -21,6 +25,7 @@
 #include "compute/classifier/taxonomy.h"
 #include "compute/model/model.h"
 #include "compute/tokenizer/tokenizer.h"
+#include "compute/vulkan/vk_model.h"
 #include "topology/config.h"
 #include "workers/backend.h"
 
@@ -35,6 +40,15 @@ struct generate_backend_options {
   int threads = 0;
   // The topology's generate section (template, prompt, budgets, calibration).
   topology::generate_options generate;
+  // Where the model runs: "cpu"; "vulkan": on a Vulkan device, or on the CPU
+  // with a logged warning when there is none usable (a vulkan::errc error:
+  // no loader, no device, missing feature, out of memory); "vulkan-required":
+  // fail then. generate.loras are merged on the host and uploaded.
+  // Default: "cpu".
+  std::string backend = "cpu";
+  // Device options for the Vulkan backends (device choice, pipeline cache);
+  // its loras are replaced by generate.loras. Default: the best GPU.
+  vulkan::vk_model_options device = {};
 };
 
 // The generator's spec from the topology's generate section.
@@ -47,7 +61,8 @@ class generate_backend final : public backend {
   // taxonomy or prompt (adapter_mismatch).
   static result<std::unique_ptr<generate_backend>> load(const generate_backend_options& opts);
 
-  std::string name() const override { return "cpu-generate"; }
+  // "cpu-generate", or "vulkan-generate" when the decoder runs on a device.
+  std::string name() const override { return gpu_ ? "vulkan-generate" : "cpu-generate"; }
   std::string model_version() const override { return model_version_; }
   // "generate@<prompt sha, 12>", with "+calibrated" when a calibration is loaded.
   std::string adapter_version() const override;
@@ -66,13 +81,22 @@ class generate_backend final : public backend {
   bool calibrated() const { return has_calibration_; }
   // model_fingerprint() of the base model.
   const std::string& fingerprint() const { return fingerprint_; }
+  // The Vulkan model the generator runs on; null on the CPU.
+  const vulkan::vk_model* device_model() const { return gpu_.get(); }
 
  private:
   generate_backend() = default;
+  // One ticket; on Vulkan, a device failure is logged and the ticket runs
+  // on the CPU instead.
+  classifier::generation run_one(const std::string& text);
+  result<void> make_cpu_generator();
 
   std::unique_ptr<model::model> model_;
   std::unique_ptr<tokenizer::tokenizer> tok_;
-  std::unique_ptr<classifier::generator> gen_;
+  std::unique_ptr<classifier::generator> gen_;      // on the device when gpu_
+  std::unique_ptr<vulkan::vk_model> gpu_;           // null: CPU only
+  std::unique_ptr<classifier::generator> cpu_gen_;  // on Vulkan: the fallback, made on first need
+  classifier::generate_spec spec_;
   classifier::taxonomy tax_;
   classifier::generate_calibration calibration_;
   bool has_calibration_ = false;

@@ -276,6 +276,8 @@ int run_classify_generate(const classify_args& args, const topology::config& cfg
   bo.taxonomy = args.taxonomy;
   bo.threads = args.threads;
   bo.generate = cfg.generate;
+  bo.backend = args.backend;
+  bo.device.device.pipeline_cache_dir = vulkan::default_pipeline_cache_dir();
   auto b = generate_backend::load(bo);
   if (!b) {
     std::cerr << "triage classify: " << b.error().message << "\n";

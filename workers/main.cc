@@ -188,6 +188,8 @@ int main(int argc, char** argv) {
   classify->add_option("--batch", ca.batch)->capture_default_str();
   classify->add_option("--mode", ca.mode, "head or generate (default: the config's mode)");
   classify->add_option("--taxonomy", ca.taxonomy, "taxonomy CSV (generate mode)")->capture_default_str();
+  classify->add_option("--backend", ca.backend, "generate mode: cpu, vulkan (a GPU, else the CPU) or vulkan-required")
+      ->capture_default_str();
   classify->callback([&] { std::exit(triage::workers::run_classify(ca)); });
 
   triage::workers::calibrate_generate_args cg;

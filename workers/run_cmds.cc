@@ -108,8 +108,11 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
 
 result<std::unique_ptr<backend>> make_generate_backend(const topology::config& cfg,
                                                        const std::string& model,
-                                                       const std::string& taxonomy, int threads) {
+                                                       const std::string& taxonomy, int threads,
+                                                       const std::string& kind) {
   generate_backend_options o;
+  o.backend = kind;  // cpu, vulkan (falls back to the CPU, logged), vulkan-required
+  o.device.device.pipeline_cache_dir = vulkan::default_pipeline_cache_dir();
   o.model = model_path_or_default(model);
   o.taxonomy = taxonomy;
   o.threads = threads;
@@ -147,18 +150,15 @@ int run_worker(const worker_args& args) {
   if (!args.metrics_listen.empty()) {
     spdlog::info("worker: metrics on http://{}/metrics, health on /healthz and /readyz", mon.value()->address());
   }
-  // mode: generate: the instruct model writes the JSON answer (CPU only);
+  // mode: generate: the instruct model writes the JSON answer (CPU or Vulkan);
   // the null backend stays what it is.
   const bool generate = cfg.value().mode == topology::classifier_mode::generate && args.backend != "null";
-  if (generate && args.backend != "cpu") {
-    spdlog::warn("worker: mode generate runs on the CPU; --backend {} ignored", args.backend);
-  }
   if (generate && !cfg.value().shadow.adapter.empty()) {
     std::cerr << "triage worker: shadow.adapter '" << cfg.value().shadow.adapter
               << "': shadow mode runs a candidate head beside the live one (mode: head), not with mode: generate\n";
     return 2;
   }
-  auto model = generate ? make_generate_backend(cfg.value(), args.model, args.taxonomy, args.threads)
+  auto model = generate ? make_generate_backend(cfg.value(), args.model, args.taxonomy, args.threads, args.backend)
                         : make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads,
                                        cfg.value().shadow.adapter);
   if (!model) {

@@ -25,10 +25,12 @@ result<std::unique_ptr<backend>> make_backend(const std::string& kind, const std
                                               const std::string& shadow_adapter = "");
 
 // The generate-mode backend (config mode: generate) from the config's
-// generate section, categories from the taxonomy CSV.
+// generate section, categories from the taxonomy CSV; `kind` as
+// generate_backend_options::backend (cpu, vulkan, vulkan-required).
 result<std::unique_ptr<backend>> make_generate_backend(const topology::config& cfg,
                                                        const std::string& model,
-                                                       const std::string& taxonomy, int threads);
+                                                       const std::string& taxonomy, int threads,
+                                                       const std::string& kind = "cpu");
 
 struct worker_args {
   std::string config = "topology/default.yaml";  // topology config file

@@ -251,9 +251,20 @@ std::vector<float> calibrate_probs(std::span<const float> probs, float temperatu
 result<generator> generator::create(model::model& m, const tokenizer::tokenizer& tok,
                                     std::vector<std::string> categories,
                                     const generate_spec& spec) {
-  if (spec.max_tokens < 16 || spec.max_tokens > m.cfg().context_length) {
+  return create(m.cfg(), tok, std::move(categories), spec,
+                [&m](int64_t capacity) -> result<std::unique_ptr<model::step_decoder>> {
+                  return std::unique_ptr<model::step_decoder>(
+                      std::make_unique<model::decoder>(m, capacity));
+                });
+}
+
+result<generator> generator::create(const model::config& cfg, const tokenizer::tokenizer& tok,
+                                    std::vector<std::string> categories,
+                                    const generate_spec& spec,
+                                    const decoder_factory& make_decoder) {
+  if (spec.max_tokens < 16 || spec.max_tokens > cfg.context_length) {
     return make_error(errc::bad_training, "generate.max_tokens: must be 16.." +
-                                              std::to_string(m.cfg().context_length) + ", got " +
+                                              std::to_string(cfg.context_length) + ", got " +
                                               std::to_string(spec.max_tokens));
   }
   if (spec.max_expansions < 0 || spec.max_expansions > 256) {
@@ -266,7 +277,6 @@ result<generator> generator::create(model::model& m, const tokenizer::tokenizer&
     return make_error(errc::bad_training, "generate.chat_template: needs exactly one {ticket} slot");
   }
   generator g;
-  g.model_ = &m;
   g.tok_ = &tok;
   g.spec_ = spec;
   g.categories_ = std::move(categories);
@@ -340,12 +350,14 @@ result<generator> generator::create(model::model& m, const tokenizer::tokenizer&
   }
   const int64_t capacity =
       spec.max_tokens + static_cast<int64_t>(g.constraint_->longest_output()) + 8;
-  if (capacity > m.cfg().context_length) {
+  if (capacity > cfg.context_length) {
     return make_error(errc::bad_training, "generate.max_tokens: " + std::to_string(spec.max_tokens) +
                                               " leaves no room for the output in the context (" +
-                                              std::to_string(m.cfg().context_length) + ")");
+                                              std::to_string(cfg.context_length) + ")");
   }
-  g.decoder_ = std::make_unique<model::decoder>(m, capacity);
+  auto d = make_decoder(capacity);
+  if (!d) return d.error();
+  g.decoder_ = std::move(d).value();
   return g;
 }
 

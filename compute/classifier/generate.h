@@ -37,6 +37,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -165,8 +166,18 @@ class generator {
   // room for the ticket. The model and tokenizer must outlive the generator.
   static result<generator> create(model::model& m, const tokenizer::tokenizer& tok,
                                   std::vector<std::string> categories, const generate_spec& spec);
+  // The same on any engine: `make_decoder(capacity)` gives the step decoder
+  // (e.g. vulkan::vk_decoder::create on a vk_model) for a sequence of that
+  // many positions; `cfg` is its model's. Its errors are returned as they are.
+  using decoder_factory =
+      std::function<result<std::unique_ptr<model::step_decoder>>(int64_t capacity)>;
+  static result<generator> create(const model::config& cfg, const tokenizer::tokenizer& tok,
+                                  std::vector<std::string> categories, const generate_spec& spec,
+                                  const decoder_factory& make_decoder);
 
   // One ticket. Not thread-safe (one decoder); use one generator per thread.
+  // Throws what the decoder throws (a device failure on Vulkan); the
+  // generator stays usable after it.
   generation run(std::string_view ticket);
 
   // The prompt's token ids for a ticket (what run() feeds the model).
@@ -181,14 +192,13 @@ class generator {
   std::vector<double> search(int32_t node, std::span<const float> logits, int64_t mark,
                              uint32_t& passes);
 
-  model::model* model_ = nullptr;
   const tokenizer::tokenizer* tok_ = nullptr;
   std::vector<std::string> categories_;
   generate_spec spec_;
   std::unique_ptr<output_constraint> constraint_;
   std::vector<int32_t> prefix_;  // prompt tokens before the ticket (the same for every ticket)
   std::vector<int32_t> after_ticket_;  // the frame's tokens after the ticket
-  std::unique_ptr<model::decoder> decoder_;
+  std::unique_ptr<model::step_decoder> decoder_;
   bool prefix_cached_ = false;   // decoder_ holds prefix_ at positions 0..
 };
 

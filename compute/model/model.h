@@ -151,12 +151,31 @@ class model {
   std::unique_ptr<std::mutex> mutex_;
 };
 
+// A sequence being decoded step by step, on whatever engine: what the
+// constrained generator (compute/classifier/generate.h) drives. decoder
+// (below) runs it on the CPU, vulkan::vk_decoder on a Vulkan device.
+// Contract: feed() appends one or more tokens and returns the last one's
+// logits (vocab floats, valid until the next feed or truncate); it throws
+// std::invalid_argument for no tokens or a token id outside the vocabulary,
+// std::length_error beyond capacity() (nothing is appended then); an engine
+// may throw its own std::runtime_error for a failure of the device.
+// truncate(n) forgets positions n.. (n <= size(); else invalid_argument).
+class step_decoder {
+ public:
+  virtual ~step_decoder() = default;
+  virtual std::span<const float> feed(std::span<const int32_t> tokens) = 0;
+  virtual void truncate(int64_t n) = 0;
+  virtual int64_t size() const = 0;
+  virtual int64_t capacity() const = 0;
+  virtual std::span<const float> logits() const = 0;
+};
+
 // A sequence being decoded step by step: a KV cache of fixed capacity and
 // the logits after the last token fed. truncate() forgets positions (the
 // cache is append-only, so going back to a shorter length is free), which is
 // how several continuations are scored after one shared prefix. The model
 // must outlive the decoder; one decoder per thread.
-class decoder {
+class decoder final : public step_decoder {
  public:
   // capacity: most positions the sequence will hold (at most the model's
   // context length).
@@ -164,13 +183,13 @@ class decoder {
 
   // Appends the tokens and returns the last one's logits (vocab floats,
   // valid until the next feed). Throws as model::extend does.
-  std::span<const float> feed(std::span<const int32_t> tokens);
+  std::span<const float> feed(std::span<const int32_t> tokens) override;
   // Forgets every position from n on (n <= size()); logits() is stale until
   // the next feed().
-  void truncate(int64_t n);
-  int64_t size() const { return cache_.size(); }
-  int64_t capacity() const { return cache_.capacity(); }
-  std::span<const float> logits() const { return logits_; }
+  void truncate(int64_t n) override;
+  int64_t size() const override { return cache_.size(); }
+  int64_t capacity() const override { return cache_.capacity(); }
+  std::span<const float> logits() const override { return logits_; }
 
  private:
   model* m_;

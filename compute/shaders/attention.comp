@@ -9,6 +9,10 @@
 // (running max and sum, rescaled per chunk) so any length fits. Invocation i
 // owns output elements i, i + size, ... (head_dim <= 4 * workgroup size).
 //
+// With a KV cache (decoding), q and out hold the new tokens only and k, v
+// every cached position: query row t is the token at key row t + kv_pos0,
+// so it attends to rows first[t] .. t + kv_pos0 (kv_pos0 = 0: prefill).
+//
 // Specialization constant 3, ROUND_F16 (0 or 1): round q, k, v and the
 // attention weights to F16 precision as they are read, as the CPU engine's
 // f16_attention and llama.cpp's F16 KV cache do (computing stays f32).
@@ -28,6 +32,7 @@ layout(push_constant) uniform push_constants {
   uint ldq;  // floats per row of q and out (n_heads * head_dim)
   uint ldkv;  // floats per row of k and v (n_kv_heads * head_dim)
   float scale;
+  uint kv_pos0;  // key row of query row 0 (the positions already cached)
 } pc;
 
 layout(std430, binding = 0) readonly buffer buffer_q { float q[]; };
@@ -54,7 +59,7 @@ void main() {
   barrier();
 
   const uint first = uint(first_row[t]);
-  const uint count = t - first + 1u;
+  const uint count = t + pc.kv_pos0 - first + 1u;
   float run_max = -1.0 / 0.0;  // -inf
   float run_sum = 0.0;
   float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);

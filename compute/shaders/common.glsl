@@ -8,6 +8,13 @@
 // - Element counts arrive in push constants; buffers are rounded up by the
 //   host, so every shader bounds-checks its index.
 
+// Subgroup variants (shader_paths::subgroup) define USE_SUBGROUP; extensions
+// must come before any declaration, hence here.
+#if defined(USE_SUBGROUP)
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_arithmetic : require
+#endif
+
 layout(local_size_x_id = 0, local_size_y_id = 1, local_size_z_id = 2) in;
 
 // True when invocation `i` has an element to work on, for 1-D kernels whose

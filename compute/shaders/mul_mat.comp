@@ -17,6 +17,10 @@
 // W may be a slice of rows of a larger matrix (split to fit
 // maxStorageBufferRange): y_col0 says where its outputs go in each y row.
 #version 450
+#if defined(F16_STORAGE)
+#extension GL_EXT_shader_16bit_storage : require
+#extension GL_EXT_shader_explicit_arithmetic_types_float16 : require
+#endif
 
 #include "common.glsl"
 
@@ -34,11 +38,31 @@ layout(push_constant) uniform push_constants {
   uint y_col0;     // column of y that W's row 0 writes
 } pc;
 
-layout(std430, binding = 0) readonly buffer buffer_w { uint w_data[]; };
 layout(std430, binding = 1) readonly buffer buffer_x { vec4 x4[]; };
 layout(std430, binding = 2) writeonly buffer buffer_y { float y[]; };
 
+#if defined(F16_STORAGE)
+// Variant mul_mat_f16_storage (shader_paths::float16): F16 weights loaded as
+// f16vec4 through 16-bit storage and widened, instead of two halves unpacked
+// from each 32-bit word. Same values, so the same results as mul_mat_f16.
+// Rows are 2k bytes with k % 32 == 0, so every row starts on 8 bytes.
+layout(std430, binding = 0) readonly buffer buffer_w { f16vec4 w16[]; };
+
+void dequant_block(uint row, uint b, inout float v[32]) {
+  const uint base = row / 8u + 8u * b;
+  for (uint i = 0; i < 8u; ++i) {
+    const vec4 q = vec4(w16[base + i]);
+    v[4u * i] = q.x;
+    v[4u * i + 1u] = q.y;
+    v[4u * i + 2u] = q.z;
+    v[4u * i + 3u] = q.w;
+  }
+}
+#else
+layout(std430, binding = 0) readonly buffer buffer_w { uint w_data[]; };
+
 #include "dequant.glsl"
+#endif
 
 void main() {
   const uint n = gl_GlobalInvocationID.x;

@@ -3,7 +3,36 @@
 // The including shader declares `layout(constant_id = 0) const uint WG` and
 // calls these from every invocation (they contain barriers).
 
+// With USE_SUBGROUP (common.glsl enables the extensions) each subgroup
+// reduces in registers (subgroupAdd / subgroupMax) and only one partial per
+// subgroup goes through shared memory: one barrier pair instead of log2(WG)
+// steps. Works for any subgroup size, partial subgroups included.
+
 shared float reduce_scratch[WG];
+
+#if defined(USE_SUBGROUP)
+float workgroup_sum(float v) {
+  v = subgroupAdd(v);
+  if (gl_NumSubgroups == 1u) return v;
+  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = v;
+  barrier();
+  float total = 0.0;
+  for (uint i = 0; i < gl_NumSubgroups; ++i) total += reduce_scratch[i];
+  barrier();  // the scratch is free again for the next call
+  return total;
+}
+
+float workgroup_max(float v) {
+  v = subgroupMax(v);
+  if (gl_NumSubgroups == 1u) return v;
+  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = v;
+  barrier();
+  float total = reduce_scratch[0];
+  for (uint i = 1; i < gl_NumSubgroups; ++i) total = max(total, reduce_scratch[i]);
+  barrier();
+  return total;
+}
+#else
 
 float workgroup_sum(float v) {
   const uint tid = gl_LocalInvocationID.x;
@@ -37,3 +66,4 @@ float workgroup_max(float v) {
   barrier();
   return total;
 }
+#endif  // USE_SUBGROUP

@@ -1,6 +1,8 @@
 // vulkan_bench: benchmark program (not a test) for the Vulkan backend.
-// Prints matmul throughput per weight type on the chosen device, then the
-// prefill throughput of the whole model on Vulkan and on the CPU engine.
+// Prints matmul throughput per weight type and shader path (portable,
+// subgroup, 16-bit storage, int8 activations in float / 32-bit integer /
+// integer dot product) on the chosen device, then the prefill throughput of
+// the whole model on Vulkan and on the CPU engine.
 //
 //   vulkan_bench [model.gguf] [tokens per sequence] [sequences]
 //   TRIAGE_VULKAN_DEVICE=llvmpipe vulkan_bench       # lavapipe explicitly
@@ -25,15 +27,40 @@ double seconds_since(clock_type::time_point t0) {
   return std::chrono::duration<double>(clock_type::now() - t0).count();
 }
 
+// One matmul configuration: shader paths, int8 activations or not, kernel.
+struct matmul_path {
+  const char* label;
+  triage::vulkan::shader_paths paths;
+  bool q8;
+  triage::vulkan::q8_kernel kernel;
+};
+
+// Matmul figures per shader path side by side (GMAC/s; "-" where the path
+// does not apply to the type or the device lacks it).
 int bench_matmul(triage::vulkan::context& ctx) {
   using triage::gguf::tensor_type;
+  using triage::vulkan::q8_kernel;
+  using triage::vulkan::shader_paths;
   triage::vulkan::ops k(ctx);
+  const shader_paths all = ctx.device().paths;
+  std::printf("shader paths enabled: %s\n", triage::vulkan::to_string(all).c_str());
+  const matmul_path paths[] = {
+      {"portable", {}, false, q8_kernel::automatic},
+      {"subgroup", {.subgroup = true}, false, q8_kernel::automatic},
+      {"f16-storage", {.float16 = true}, false, q8_kernel::automatic},
+      {"q8:float", {}, true, q8_kernel::float_rounding},
+      {"q8:int32", {}, true, q8_kernel::integer},
+      {"q8:dot", {.integer_dot = true}, true, q8_kernel::integer_dot},
+  };
+  std::printf("%-24s", "mul_mat GMAC/s");
+  for (const auto& p : paths) std::printf(" %11s", p.label);
+  std::printf("\n");
   const int rows = 1536, cols = 576;
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
   std::vector<float> w(static_cast<size_t>(rows) * cols);
   for (float& v : w) v = dist(rng);
-  for (tensor_type t : {tensor_type::f32, tensor_type::q8_0, tensor_type::q4_1}) {
+  for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::q8_0, tensor_type::q4_1}) {
     const auto bytes = triage::cpu::quantize_weights(t, w, rows, cols);
     const triage::cpu::matrix_view view{t, rows, cols, *triage::gguf::row_bytes(t, cols),
                                         bytes.data()};
@@ -43,21 +70,35 @@ int bench_matmul(triage::vulkan::context& ctx) {
       auto x = ctx.create_buffer(m * cols * 4);
       auto y = ctx.create_buffer(m * rows * 4);
       if (!x || !y) return 1;
-      auto run = [&] {
-        (void)ctx.begin();
-        (void)k.mul_mat(wm.value(), x.value(), m, y.value());
-        return ctx.submit();
-      };
-      if (auto r = run(); !r) return std::fprintf(stderr, "%s\n", r.error().what().c_str()), 1;
-      const int reps = 3;
-      const auto t0 = clock_type::now();
-      for (int i = 0; i < reps; ++i) (void)run();
-      const double s = seconds_since(t0) / reps;
-      std::printf("mul_mat %-5s %dx%d m=%-3u  %8.2f ms  %7.2f GMAC/s\n",
-                  std::string(triage::gguf::type_name(t)).c_str(), rows, cols, m, s * 1e3,
-                  double(rows) * cols * m / s * 1e-9);
+      std::printf("%-5s %dx%d m=%-3u    ", std::string(triage::gguf::type_name(t)).c_str(), rows,
+                  cols, m);
+      for (const auto& p : paths) {
+        const bool applies = (!p.q8 || triage::cpu::uses_q8(t)) &&
+                             (p.paths == shader_paths{} || k.set_paths(p.paths) == p.paths) &&
+                             !(p.paths.float16 && t != tensor_type::f16) &&
+                             !(p.paths.subgroup && m > 8);
+        k.set_paths(p.paths);
+        k.set_q8_kernel(p.kernel);
+        if (!applies) {
+          std::printf(" %11s", "-");
+          continue;
+        }
+        auto run = [&] {
+          (void)ctx.begin();
+          if (auto r = k.mul_mat(wm.value(), x.value(), m, y.value(), 0, 0, p.q8); !r) return r;
+          return ctx.submit();
+        };
+        if (auto r = run(); !r) return std::fprintf(stderr, "%s\n", r.error().what().c_str()), 1;
+        const int reps = 3;
+        const auto t0 = clock_type::now();
+        for (int i = 0; i < reps; ++i) (void)run();
+        const double s = seconds_since(t0) / reps;
+        std::printf(" %11.2f", double(rows) * cols * m / s * 1e-9);
+      }
+      std::printf("\n");
     }
   }
+  k.set_paths(all);
   return 0;
 }
 

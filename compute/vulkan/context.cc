@@ -257,9 +257,27 @@ device_info describe(VkPhysicalDevice physical, uint32_t index) {
   info.subgroup_size = subgroup.subgroupSize;
   info.max_storage_buffer_range = properties.properties.limits.maxStorageBufferRange;
 
+  if (api_version >= VK_API_VERSION_1_1 && (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT)) {
+    const VkSubgroupFeatureFlags ops = subgroup.supportedOperations;
+    info.subgroup_arithmetic =
+        (ops & VK_SUBGROUP_FEATURE_BASIC_BIT) && (ops & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT);
+    info.subgroup_shuffle =
+        (ops & VK_SUBGROUP_FEATURE_BASIC_BIT) && (ops & VK_SUBGROUP_FEATURE_SHUFFLE_BIT);
+  }
   if (api_version >= VK_API_VERSION_1_2) {
+    uint32_t count = 0;
+    vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, nullptr);
+    std::vector<VkExtensionProperties> extensions(count);
+    vkEnumerateDeviceExtensionProperties(physical, nullptr, &count, extensions.data());
+    extensions.resize(count);
+    const bool dot_extension =
+        has_extension(extensions, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot{
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR};
     VkPhysicalDeviceVulkan12Features features12{
-        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+        .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES,
+        .pNext = dot_extension ? &dot : nullptr};
     VkPhysicalDeviceVulkan11Features features11{
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &features12};
     VkPhysicalDeviceFeatures2 features{.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
@@ -269,7 +287,14 @@ device_info describe(VkPhysicalDevice physical, uint32_t index) {
     info.shader_int8 = features12.shaderInt8;
     info.storage_buffer_8bit = features12.storageBuffer8BitAccess;
     info.storage_buffer_16bit = features11.storageBuffer16BitAccess;
+    info.integer_dot_product = dot_extension && dot.shaderIntegerDotProduct;
   }
+  info.paths = {
+      .subgroup = info.subgroup_arithmetic && info.subgroup_size >= 4 &&
+                  info.subgroup_size <= 128 && (info.subgroup_size & (info.subgroup_size - 1)) == 0,
+      .integer_dot = info.integer_dot_product,
+      .float16 = info.storage_buffer_16bit,
+  };
 
   VkPhysicalDeviceMemoryProperties memory;
   vkGetPhysicalDeviceMemoryProperties(physical, &memory);
@@ -390,8 +415,9 @@ result<size_t> choose(const std::vector<candidate>& candidates, const context_op
   return *best;
 }
 
-// Fills state.device, queue, command buffer and fence for `chosen`.
-result<void> create_device(device_state& state, const candidate& chosen) {
+// Fills state.device, queue, command buffer and fence for `chosen`, with
+// the optional features it has enabled unless `portable`.
+result<void> create_device(device_state& state, const candidate& chosen, bool portable) {
   state.physical = chosen.physical;
   vkGetPhysicalDeviceMemoryProperties(chosen.physical, &state.memory);
   VkPhysicalDeviceProperties properties;
@@ -415,14 +441,38 @@ result<void> create_device(device_state& state, const candidate& chosen) {
       .queueCount = 1,
       .pQueuePriorities = &priority,
   };
-  // No optional features yet: add.comp needs none. Kernels needing float16
-  // or 8-bit storage will enable them here, checked against device_info.
+  // Optional features, each only where the device reports it (describe()),
+  // none on the portable path: the shaders ops.cc picks (shader_paths) use
+  // 16-bit storage, subgroup operations (no enable needed) and OpSDot.
+  std::vector<const char*> enabled;
+  if (portability) enabled.push_back(portability_subset);
+  const device_info& d = chosen.info;
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR dot{
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR,
+      .shaderIntegerDotProduct = VK_TRUE};
+  VkPhysicalDeviceVulkan12Features features12{
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_2_FEATURES};
+  VkPhysicalDeviceVulkan11Features features11{
+      .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_VULKAN_1_1_FEATURES, .pNext = &features12};
+  VkPhysicalDeviceFeatures2 features{.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2,
+                                     .pNext = &features11};
+  if (!portable) {
+    features12.shaderFloat16 = d.shader_float16;
+    features12.shaderInt8 = d.shader_int8;
+    features12.storageBuffer8BitAccess = d.storage_buffer_8bit;
+    features11.storageBuffer16BitAccess = d.storage_buffer_16bit;
+    if (d.integer_dot_product) {
+      enabled.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+      features12.pNext = &dot;
+    }
+  }
   const VkDeviceCreateInfo info{
       .sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO,
+      .pNext = &features,
       .queueCreateInfoCount = 1,
       .pQueueCreateInfos = &queue,
-      .enabledExtensionCount = portability ? 1u : 0u,
-      .ppEnabledExtensionNames = &portability_subset,
+      .enabledExtensionCount = static_cast<uint32_t>(enabled.size()),
+      .ppEnabledExtensionNames = enabled.data(),
   };
   if (VkResult r = vkCreateDevice(chosen.physical, &info, nullptr, &state.device);
       r != VK_SUCCESS) {
@@ -493,6 +543,18 @@ std::string_view to_string(device_type type) {
   return "unknown";
 }
 
+std::string to_string(const shader_paths& paths) {
+  std::string out;
+  for (auto [on, name] : {std::pair{paths.subgroup, "subgroup"},
+                          std::pair{paths.integer_dot, "integer_dot"},
+                          std::pair{paths.float16, "float16"}}) {
+    if (!on) continue;
+    if (!out.empty()) out += ' ';
+    out += name;
+  }
+  return out.empty() ? "portable" : out;
+}
+
 std::string version_string(uint32_t api_version) {
   return std::to_string(VK_API_VERSION_MAJOR(api_version)) + "." +
          std::to_string(VK_API_VERSION_MINOR(api_version)) + "." +
@@ -504,9 +566,12 @@ result<std::vector<device_info>> list_devices() {
   if (auto r = create_instance(state); !r) return r.error();
   auto physicals = physical_devices(state.instance);
   if (!physicals) return physicals.error();
+  const char* env_portable = std::getenv("TRIAGE_VULKAN_PORTABLE");
+  const bool portable = env_portable && std::string_view(env_portable) == "1";
   std::vector<device_info> out;
   for (uint32_t i = 0; i < physicals.value().size(); ++i) {
     out.push_back(describe(physicals.value()[i], i));
+    if (portable) out.back().paths = {};
   }
   return out;
 }
@@ -604,7 +669,10 @@ result<context> context::create(const context_options& options) {
   auto chosen = choose(candidates, options);
   if (!chosen) return chosen.error();
   const candidate& device = candidates[chosen.value()];
-  if (auto r = create_device(*state, device); !r) return r.error();
+  const char* env_portable = std::getenv("TRIAGE_VULKAN_PORTABLE");
+  const bool portable =
+      options.portable || (env_portable && std::string_view(env_portable) == "1");
+  if (auto r = create_device(*state, device, portable); !r) return r.error();
   if (!options.pipeline_cache_dir.empty()) {
     // One file per device and driver: the name holds the pipeline cache
     // UUID, which changes with the driver build (the driver also checks the
@@ -642,6 +710,7 @@ result<context> context::create(const context_options& options) {
   context ctx;
   ctx.state_ = std::move(state);
   ctx.info_ = device.info;
+  if (portable) ctx.info_.paths = {};
   return ctx;
 }
 

@@ -46,6 +46,28 @@ std::string_view to_string(device_type type);
 // "1.3.230" from a VK_MAKE_API_VERSION value.
 std::string version_string(uint32_t api_version);
 
+// The optional shader paths compute/vulkan/ops.h chooses between, each one
+// turned on only when the device has the features it needs; all false is the
+// portable path, which needs no optional feature (32-bit storage, float
+// arithmetic, shared memory).
+struct shader_paths {
+  // Subgroup reductions (subgroupAdd/Max) in rms_norm, softmax and the
+  // matmul with few activation rows. Needs subgroup_arithmetic in the
+  // compute stage and a subgroup size of 4 to 128. Default: false.
+  bool subgroup = false;
+  // Integer dot products (OpSDot on 4 packed int8) in the matmul with int8
+  // activations. Needs integer_dot_product. Default: false.
+  bool integer_dot = false;
+  // F16 weights loaded as float16_t (16-bit storage) instead of unpacked
+  // from 32-bit words. Needs storage_buffer_16bit. Default: false.
+  bool float16 = false;
+
+  bool operator==(const shader_paths&) const = default;
+};
+
+// "subgroup integer_dot float16", or "portable" when none is on.
+std::string to_string(const shader_paths& paths);
+
 // What `triage devices` shows and what batch sizing needs to know.
 struct device_info {
   uint32_t index = 0;  // position in list_devices(), usable in TRIAGE_VULKAN_DEVICE
@@ -61,6 +83,18 @@ struct device_info {
   bool shader_int8 = false;           // int8_t arithmetic in shaders
   bool storage_buffer_8bit = false;   // 8-bit loads/stores in storage buffers
   bool storage_buffer_16bit = false;  // 16-bit loads/stores in storage buffers
+  // Subgroup operations in compute shaders (VkPhysicalDeviceSubgroupProperties;
+  // false below Vulkan 1.1 or when the compute stage lacks them).
+  bool subgroup_arithmetic = false;  // subgroupAdd, subgroupMax, ...
+  bool subgroup_shuffle = false;     // subgroupShuffle, subgroupShuffleXor
+  // VK_KHR_shader_integer_dot_product with shaderIntegerDotProduct: OpSDot
+  // on 4 packed int8 (core in Vulkan 1.3; this runtime enables the extension).
+  bool integer_dot_product = false;
+  // The shader paths a context on this device turns on (see shader_paths):
+  // what the device supports, or none when the portable path is forced.
+  // list_devices() reports what context::create() would enable without
+  // context_options::portable (none under TRIAGE_VULKAN_PORTABLE=1).
+  shader_paths paths;
 };
 
 // Every device the Vulkan loader reports, in its order (the order indices
@@ -91,6 +125,13 @@ struct context_options {
   // closes). Empty: no cache. Programs pass default_pipeline_cache_dir().
   // Default: "".
   std::string pipeline_cache_dir = {};
+  // Use the portable shader path only: enable no optional device feature
+  // (float16, int8, 8/16-bit storage, integer dot product, subgroup paths),
+  // so device().paths is all false. The environment variable
+  // TRIAGE_VULKAN_PORTABLE=1 does the same. Tests use it to compare paths
+  // on one device.
+  // Default: false.
+  bool portable = false;
 };
 
 // $HOME/.cache/triage/vulkan-pipelines ("" when HOME is unset).

@@ -119,7 +119,9 @@ std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, f
 }
 
 result<const pipeline*> ops::get(const std::string& name, const pipeline_options& options) {
+  last_shader_ = name;
   std::string key = name;
+  for (uint32_t c : options.workgroup_size) key += "/" + std::to_string(c);
   for (uint32_t c : options.constants) key += ":" + std::to_string(c);
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return &it->second;
   const shaders::spirv* shader = shaders::find(name);
@@ -148,10 +150,37 @@ result<void> ops::mul_mat(const weight_matrix& w, const buffer& x, uint32_t m, b
   if (rows_kernel) {
     const uint32_t tm = std::min(m, 8u);
     const bool q8 = q8_activations && cpu::uses_q8(w.type);
-    auto p = get("mul_mat_" + type_suffix(w.type), {.binding_count = 3,
-                                                    .push_constant_size = 28,
-                                                    .workgroup_size = {group_size, 1, 1},
-                                                    .constants = {tm, q8 ? 1u : 0u}});
+    if (q8) {
+      // The int8 kernels read whole blocks of the weight's scales: K-quants
+      // have k % 256 == 0 by construction.
+      q8_kernel kernel = q8_kernel_;
+      if (kernel == q8_kernel::automatic) {
+        kernel = paths_.integer_dot ? q8_kernel::integer_dot : q8_kernel::float_rounding;
+      }
+      if (kernel == q8_kernel::integer_dot && !paths_.integer_dot) {
+        return make_error(errc::missing_feature,
+                          "mul_mat: the integer dot product path is not enabled on '" +
+                              ctx_->device().name + "' (paths: " + to_string(paths_) + ")");
+      }
+      if (kernel != q8_kernel::float_rounding) {
+        return mul_mat_integer(w, x, m, y, ldx, ldy, kernel == q8_kernel::integer_dot);
+      }
+    }
+    // Subgroup path: one subgroup per weight row, for few activation rows.
+    const bool sg = paths_.subgroup && !q8 && m <= 8;
+    const uint32_t sg_size = ctx_->device().subgroup_size;
+    const uint32_t wg = sg ? std::max(group_size, sg_size) : group_size;
+    const uint32_t rows_per_group = sg ? wg / sg_size : wg;
+    const bool f16_storage = !sg && paths_.float16 && w.type == gguf::tensor_type::f16;
+    const std::string name = sg ? "mul_mat_sg_" + type_suffix(w.type)
+                             : f16_storage ? std::string("mul_mat_f16_storage")
+                                           : "mul_mat_" + type_suffix(w.type);
+    pipeline_options options{.binding_count = 3,
+                             .push_constant_size = 28,
+                             .workgroup_size = {wg, 1, 1},
+                             .constants = {tm, q8 ? 1u : 0u}};
+    if (sg) options.constants = {tm};
+    auto p = get(name, options);
     if (!p) return p.error();
     for (const auto& s : w.slices) {
       struct {
@@ -159,7 +188,7 @@ result<void> ops::mul_mat(const weight_matrix& w, const buffer& x, uint32_t m, b
       } push{s.rows, w.cols, m, w.row_bytes, ldx, ldy, s.row0};
       const buffer* bindings[] = {&s.data, &x, &y};
       if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
-                                {div_ceil(s.rows, group_size), div_ceil(m, tm), 1});
+                                {div_ceil(s.rows, rows_per_group), div_ceil(m, tm), 1});
           !r) {
         return r;
       }
@@ -181,6 +210,54 @@ result<void> ops::mul_mat(const weight_matrix& w, const buffer& x, uint32_t m, b
     const buffer* bindings[] = {&s.data, &x, &y};
     if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
                               {div_ceil(s.rows, bn), div_ceil(m, bm), 1});
+        !r) {
+      return r;
+    }
+  }
+  return success();
+}
+
+shader_paths ops::set_paths(const shader_paths& wanted) {
+  const shader_paths& enabled = ctx_->device().paths;
+  paths_ = {.subgroup = wanted.subgroup && enabled.subgroup,
+            .integer_dot = wanted.integer_dot && enabled.integer_dot,
+            .float16 = wanted.float16 && enabled.float16};
+  return paths_;
+}
+
+result<void> ops::mul_mat_integer(const weight_matrix& w, const buffer& x, uint32_t m, buffer& y,
+                                  uint32_t ldx, uint32_t ldy, bool dot) {
+  // 48 bytes per block of 32 (q8_block.glsl).
+  const uint32_t nb = w.cols / 32;
+  const uint64_t bytes = uint64_t{m} * nb * 48;
+  if (q8_scratch_.size() < bytes) {
+    auto b = ctx_->create_buffer(std::max<uint64_t>(bytes, 2 * q8_scratch_.size()));
+    if (!b) return b.error();
+    if (q8_scratch_.size() > 0) retired_scratch_.push_back(std::move(q8_scratch_));
+    q8_scratch_ = std::move(b).value();
+  }
+  auto quantize = get("quantize_q8", {.binding_count = 2, .push_constant_size = 12});
+  if (!quantize) return quantize.error();
+  struct {
+    uint32_t k, m, ldx;
+  } qpush{w.cols, m, ldx};
+  const buffer* qbindings[] = {&x, &q8_scratch_};
+  if (auto r = ctx_->record(*quantize.value(), qbindings, bytes_of(qpush),
+                            {div_ceil(nb, group_size), m, 1});
+      !r) {
+    return r;
+  }
+  const uint32_t tm = std::min(m, 8u);
+  auto p = get(std::string(dot ? "mul_mat_q8dot_" : "mul_mat_q8int_") + type_suffix(w.type),
+               {.binding_count = 3, .push_constant_size = 24, .constants = {tm}});
+  if (!p) return p.error();
+  for (const auto& s : w.slices) {
+    struct {
+      uint32_t n_rows, k, m, row_bytes, ldy, y_col0;
+    } push{s.rows, w.cols, m, w.row_bytes, ldy, s.row0};
+    const buffer* bindings[] = {&s.data, &q8_scratch_, &y};
+    if (auto r = ctx_->record(*p.value(), bindings, bytes_of(push),
+                              {div_ceil(s.rows, group_size), div_ceil(m, tm), 1});
         !r) {
       return r;
     }
@@ -217,7 +294,8 @@ result<void> ops::rms_norm(const buffer& x, const buffer& weight, buffer& y, uin
   if (auto r = check_size(x, bytes, "rms_norm", "x"); !r) return r;
   if (auto r = check_size(weight, uint64_t{cols} * 4, "rms_norm", "weight"); !r) return r;
   if (auto r = check_size(y, bytes, "rms_norm", "y"); !r) return r;
-  auto p = get("rms_norm_f32", {.binding_count = 3, .push_constant_size = 8});
+  auto p = get(paths_.subgroup ? "rms_norm_f32_sg" : "rms_norm_f32",
+               {.binding_count = 3, .push_constant_size = 8});
   if (!p) return p.error();
   struct {
     uint32_t cols;
@@ -254,7 +332,7 @@ result<void> ops::rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint
 result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
                             const buffer& first_row, buffer& out, uint32_t n_tokens,
                             uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim,
-                            float scale, bool round_f16) {
+                            float scale, bool round_f16, uint32_t kv_pos0) {
   if (n_tokens == 0) return success();
   if (n_kv_heads == 0 || n_heads % n_kv_heads != 0 || head_dim == 0 ||
       head_dim > 4 * group_size || head_dim > 256) {
@@ -262,7 +340,7 @@ result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
                       "attention: n_heads must be a multiple of n_kv_heads, head_dim 1 to 256");
   }
   const uint64_t q_bytes = uint64_t{n_tokens} * n_heads * head_dim * 4;
-  const uint64_t kv_bytes = uint64_t{n_tokens} * n_kv_heads * head_dim * 4;
+  const uint64_t kv_bytes = (uint64_t{n_tokens} + kv_pos0) * n_kv_heads * head_dim * 4;
   if (auto r = check_size(q, q_bytes, "attention", "q"); !r) return r;
   if (auto r = check_size(k, kv_bytes, "attention", "k"); !r) return r;
   if (auto r = check_size(v, kv_bytes, "attention", "v"); !r) return r;
@@ -271,15 +349,30 @@ result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
   }
   if (auto r = check_size(out, q_bytes, "attention", "out"); !r) return r;
   auto p = get("attention_f32", {.binding_count = 5,
-                                 .push_constant_size = 24,
+                                 .push_constant_size = 28,
                                  .constants = {round_f16 ? 1u : 0u}});
   if (!p) return p.error();
   struct {
     uint32_t n_heads, n_kv_heads, head_dim, ldq, ldkv;
     float scale;
-  } push{n_heads, n_kv_heads, head_dim, n_heads * head_dim, n_kv_heads * head_dim, scale};
+    uint32_t kv_pos0;
+  } push{n_heads, n_kv_heads, head_dim, n_heads * head_dim, n_kv_heads * head_dim, scale, kv_pos0};
   const buffer* bindings[] = {&q, &k, &v, &first_row, &out};
   return ctx_->record(*p.value(), bindings, bytes_of(push), {n_heads, n_tokens, 1});
+}
+
+result<void> ops::copy(const buffer& src, buffer& dst, uint32_t count, uint32_t src_offset,
+                       uint32_t dst_offset) {
+  if (count == 0) return success();
+  if (auto r = check_size(src, (uint64_t{src_offset} + count) * 4, "copy", "src"); !r) return r;
+  if (auto r = check_size(dst, (uint64_t{dst_offset} + count) * 4, "copy", "dst"); !r) return r;
+  auto p = get("copy_f32", {.binding_count = 2, .push_constant_size = 12});
+  if (!p) return p.error();
+  struct {
+    uint32_t count, src_offset, dst_offset;
+  } push{count, src_offset, dst_offset};
+  const buffer* bindings[] = {&src, &dst};
+  return ctx_->record(*p.value(), bindings, bytes_of(push), {div_ceil(count, group_size), 1, 1});
 }
 
 result<void> ops::swiglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count) {
@@ -307,7 +400,8 @@ result<void> ops::add(const buffer& a, const buffer& b, buffer& c, uint32_t coun
 result<void> ops::softmax(buffer& x, uint32_t rows, uint32_t cols) {
   if (rows == 0) return success();
   if (auto r = check_size(x, uint64_t{rows} * cols * 4, "softmax", "x"); !r) return r;
-  auto p = get("softmax_f32", {.binding_count = 1, .push_constant_size = 4});
+  auto p = get(paths_.subgroup ? "softmax_f32_sg" : "softmax_f32",
+               {.binding_count = 1, .push_constant_size = 4});
   if (!p) return p.error();
   const buffer* bindings[] = {&x};
   return ctx_->record(*p.value(), bindings, bytes_of(cols), {rows, 1, 1});

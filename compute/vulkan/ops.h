@@ -71,13 +71,42 @@ std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, f
 // takes rows where it can.
 enum class matmul_kernel { automatic, rows, tiles };
 
+// How mul_mat(..., q8_activations = true) computes with int8 activations:
+// `float_rounding` (portable: mul_mat.comp rounds x to int8 values in float
+// and multiplies in float), `integer` (quantize_q8.comp then mul_mat_q8.comp
+// in 32-bit integer arithmetic, no feature needed), `integer_dot` (the same
+// with OpSDot; needs shader_paths::integer_dot). `automatic`: integer_dot
+// where the paths allow it, else float_rounding. All round x as the CPU
+// engine does (per block of 32, cpu::q8_format::q8_0).
+enum class q8_kernel { automatic, float_rounding, integer, integer_dot };
+
 class ops {
  public:
-  explicit ops(context& ctx) : ctx_(&ctx) {}
+  // Uses the shader paths the context enabled (ctx.device().paths).
+  explicit ops(context& ctx) : ctx_(&ctx), paths_(ctx.device().paths) {}
 
   context& ctx() { return *ctx_; }
   // Tests pin the kernel to compare both with the CPU. Default: automatic.
   void set_matmul_kernel(matmul_kernel k) { matmul_kernel_ = k; }
+
+  // The optional shader paths the ops choose from (see shader_paths):
+  //  - subgroup: rms_norm and softmax reduce with subgroupAdd/Max
+  //    (*_sg variants); mul_mat with m <= 8 runs one subgroup per weight
+  //    row (mul_mat_sg.comp), unless q8_activations;
+  //  - integer_dot: mul_mat with q8_activations uses OpSDot (q8_kernel);
+  //  - float16: F16 weights are loaded through 16-bit storage.
+  // Everything else, and all of it when none is on, is the portable path.
+  const shader_paths& paths() const { return paths_; }
+  // Turns paths off (or back on) for tests and benchmarks; only paths the
+  // context enabled can be on, so the result is `wanted` and
+  // ctx.device().paths. Returns the paths now in use.
+  shader_paths set_paths(const shader_paths& wanted);
+  // Pins the int8-activation kernel. Default: automatic. mul_mat returns
+  // missing_feature for integer_dot when the paths do not allow it.
+  void set_q8_kernel(q8_kernel k) { q8_kernel_ = k; }
+  // The name of the shader the last recorded op ran (the last of several
+  // dispatches), e.g. "mul_mat_q8dot_q4_1"; for tests and benchmarks.
+  const std::string& last_shader() const { return last_shader_; }
 
   // y (m, w.rows) = x (m, w.cols) W^T; rows of x ldx floats apart (0: w.cols),
   // rows of y ldy floats apart (0: w.rows). q8_activations: for quantized W,
@@ -101,10 +130,16 @@ class ops {
   // n_heads * head_dim); k and v (n_tokens, n_kv_heads * head_dim).
   // round_f16: round q, k, v and the attention weights to F16 precision as
   // they are read (the CPU engine's f16_attention).
+  // kv_pos0 (a KV cache): k and v hold kv_pos0 cached rows before the
+  // n_tokens new ones, and token t attends to rows first_row[t] ..
+  // t + kv_pos0 of them; q and out still hold the new tokens only.
   result<void> attention(const buffer& q, const buffer& k, const buffer& v,
                          const buffer& first_row, buffer& out, uint32_t n_tokens,
                          uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim, float scale,
-                         bool round_f16 = false);
+                         bool round_f16 = false, uint32_t kv_pos0 = 0);
+  // dst[dst_offset + i] = src[src_offset + i] for i < count (floats).
+  result<void> copy(const buffer& src, buffer& dst, uint32_t count, uint32_t src_offset = 0,
+                    uint32_t dst_offset = 0);
   // out = silu(gate) * up over `count` elements; out may be gate.
   result<void> swiglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count);
   // c = a + b over `count` elements; c may be a.
@@ -120,8 +155,20 @@ class ops {
   // The pipeline for shader `name` with `options`, built on first use.
   result<const pipeline*> get(const std::string& name, const pipeline_options& options);
 
+  // The int8 matmul (quantize_q8 + mul_mat_q8) on the slices of w.
+  result<void> mul_mat_integer(const weight_matrix& w, const buffer& x, uint32_t m, buffer& y,
+                               uint32_t ldx, uint32_t ldy, bool dot);
+
   context* ctx_;
+  shader_paths paths_;
   matmul_kernel matmul_kernel_ = matmul_kernel::automatic;
+  q8_kernel q8_kernel_ = q8_kernel::automatic;
+  std::string last_shader_;
+  // Quantized activations for mul_mat_integer(). It only grows; a buffer it
+  // outgrows may still be read by a recorded dispatch, so it is kept until
+  // the ops object goes (a few, each larger than the last).
+  buffer q8_scratch_;
+  std::vector<buffer> retired_scratch_;
   std::map<std::string, pipeline> pipelines_;  // key: name and constants
 };
 

@@ -68,8 +68,11 @@ struct vk_model::impl {
   const weight_matrix& out_matrix() const { return tied ? token_embd : output; }
 
   result<void> reserve(int64_t tokens, int64_t seqs, bool logits);
+  // Records and submits one micro-batch. With a cache, `b` is one sequence
+  // continuing the cache's (positions from cache->size()): its keys and
+  // values are appended to the cache and attention reads the cache.
   result<void> record_batch(const model::ragged_batch& b, int n_blocks, bool normed,
-                            bool logits);
+                            bool logits, vk_kv_cache* cache = nullptr);
 };
 
 namespace {
@@ -119,13 +122,14 @@ result<void> vk_model::impl::reserve(int64_t tokens, int64_t seqs, bool logits) 
 }
 
 result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_blocks, bool normed,
-                                          bool logits) {
+                                          bool logits, vk_kv_cache* cache) {
   const auto n = static_cast<uint32_t>(b.n_tokens());
   const auto n_seqs = static_cast<uint32_t>(b.n_seqs());
   const auto dim = static_cast<uint32_t>(cfg.dim), q_dim = static_cast<uint32_t>(cfg.q_dim()),
              kv_dim = static_cast<uint32_t>(cfg.kv_dim()), ffn = static_cast<uint32_t>(cfg.ffn_dim),
              hd = static_cast<uint32_t>(cfg.head_dim);
   const float scale = 1.0f / std::sqrt(static_cast<float>(cfg.head_dim));
+  const auto pos0 = static_cast<uint32_t>(cache ? cache->size() : 0);
 
   // Host inputs: token ids, each token's sequence start, rope angles, offsets.
   std::memcpy(act.ids.bytes().data(), b.tokens.data(), b.tokens.size() * 4);
@@ -159,9 +163,23 @@ result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_bl
                      static_cast<uint32_t>(cfg.rope_dim), kv_dim))) {
       break;
     }
-    if (!(r = k.attention(act.q, act.k, act.v, act.first, act.att, n,
-                          static_cast<uint32_t>(cfg.n_heads),
-                          static_cast<uint32_t>(cfg.n_kv_heads), hd, scale, opts.f16_attention))) {
+    if (cache != nullptr) {
+      // Append this step's keys and values at rows pos0.. of the cache, and
+      // attend over the whole cache (first[] is 0: one sequence).
+      buffer& ck = cache->k_[static_cast<size_t>(li)];
+      buffer& cv = cache->v_[static_cast<size_t>(li)];
+      if (!(r = k.copy(act.k, ck, n * kv_dim, 0, pos0 * kv_dim))) break;
+      if (!(r = k.copy(act.v, cv, n * kv_dim, 0, pos0 * kv_dim))) break;
+      if (!(r = k.attention(act.q, ck, cv, act.first, act.att, n,
+                            static_cast<uint32_t>(cfg.n_heads),
+                            static_cast<uint32_t>(cfg.n_kv_heads), hd, scale, opts.f16_attention,
+                            pos0))) {
+        break;
+      }
+    } else if (!(r = k.attention(act.q, act.k, act.v, act.first, act.att, n,
+                                 static_cast<uint32_t>(cfg.n_heads),
+                                 static_cast<uint32_t>(cfg.n_kv_heads), hd, scale,
+                                 opts.f16_attention))) {
       break;
     }
     if (!(r = k.mul_mat(l.wo, act.att, n, act.xb, 0, 0, opts.q8_activations))) break;
@@ -203,6 +221,12 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
   }
   auto w = model::load_weights(g.value(), c.value());
   if (!w) return w.error();
+  if (!opts.loras.empty()) {  // merged on the host, uploaded as F32/F16 matrices
+    auto merged = model::merge_loras(g.value(), c.value(), w.value(), opts.loras, nullptr,
+                                     opts.lora_f16 ? gguf::tensor_type::f16
+                                                   : gguf::tensor_type::f32);
+    if (!merged) return merged.error();
+  }
   // The Vulkan RoPE table is unscaled: a scaled model would run with wrong
   // positions, so it is refused rather than run wrongly.
   if (c.value().rope_freq_scale != 1.0f || !w.value().rope_freqs.empty()) {
@@ -328,6 +352,78 @@ result<model::prefill_result> vk_model::forward(std::span<const std::vector<int3
     }
   }
   return out;
+}
+
+result<vk_kv_cache> vk_model::make_cache(int64_t capacity) {
+  const model::config& cfg = impl_->cfg;
+  if (capacity < 1 || capacity > cfg.context_length) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::make_cache: capacity " + std::to_string(capacity) +
+                          " outside 1 .. the context length (" +
+                          std::to_string(cfg.context_length) + ")");
+  }
+  vk_kv_cache c;
+  c.capacity_ = capacity;
+  c.kv_dim_ = cfg.kv_dim();
+  const uint64_t floats = static_cast<uint64_t>(capacity) * static_cast<uint64_t>(cfg.kv_dim());
+  for (int l = 0; l < cfg.n_layers; ++l) {
+    for (auto* list : {&c.k_, &c.v_}) {
+      auto b = make(impl_->ctx, floats);
+      if (!b) {
+        error e = b.error();
+        e.message = "vk_model::make_cache (" + std::to_string(capacity) + " positions): " + e.message;
+        return e;
+      }
+      list->push_back(std::move(b).value());
+    }
+  }
+  return c;
+}
+
+result<void> vk_model::extend(vk_kv_cache& cache, std::span<const int32_t> tokens,
+                              std::span<float> logits) {
+  const model::config& cfg = impl_->cfg;
+  if (tokens.empty()) return make_error(errc::invalid_argument, "vk_model::extend: no tokens");
+  if (cache.kv_dim_ != cfg.kv_dim() || cache.k_.size() != static_cast<size_t>(cfg.n_layers)) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::extend: the cache is not shaped for this model");
+  }
+  if (logits.size() < static_cast<size_t>(cfg.vocab_size)) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::extend: logits span shorter than the vocabulary");
+  }
+  if (cache.size() + static_cast<int64_t>(tokens.size()) > cache.capacity()) {
+    return make_error(errc::invalid_argument,
+                      "vk_model::extend: " + std::to_string(tokens.size()) +
+                          " tokens do not fit the KV cache (" + std::to_string(cache.size()) +
+                          " of " + std::to_string(cache.capacity()) + " used)");
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= cfg.vocab_size) {
+      return make_error(errc::invalid_argument, "vk_model::extend: token id " + std::to_string(t) +
+                                                    " is outside the vocabulary (" +
+                                                    std::to_string(cfg.vocab_size) + ")");
+    }
+  }
+  // Micro-batches of at most max_batch_tokens, each continuing the cache.
+  const int64_t step = impl_->opts.max_batch_tokens;
+  const int64_t start = cache.size();
+  for (size_t at = 0; at < tokens.size(); at += static_cast<size_t>(step)) {
+    const auto part = tokens.subspan(at, std::min<size_t>(static_cast<size_t>(step), tokens.size() - at));
+    const bool last = at + part.size() == tokens.size();
+    const model::ragged_batch b =
+        model::ragged_batch::single(part, static_cast<int32_t>(cache.size()));
+    auto r = impl_->reserve(b.n_tokens(), 1, last);
+    if (r) r = impl_->record_batch(b, cfg.n_layers, true, last, &cache);
+    if (!r) {
+      cache.set_size(start);
+      return r.error();
+    }
+    cache.set_size(cache.size() + b.n_tokens());
+  }
+  std::memcpy(logits.data(), impl_->act.logits.bytes().data(),
+              static_cast<size_t>(cfg.vocab_size) * 4);
+  return success();
 }
 
 }  // namespace triage::vulkan

@@ -17,6 +17,9 @@
 // does; the CPU engine also rounds matmul inputs to int8 per block of 32,
 // which this path can emulate but by default does not (see
 // vk_model_options::q8_activations).
+// Step-wise decoding with a KV cache on the device: make_cache + extend, or
+// vk_decoder (compute/vulkan/vk_decoder.h), the model::step_decoder the
+// generator takes.
 // One call at a time per model.
 #pragma once
 
@@ -56,6 +59,35 @@ struct vk_model_options {
   // grow (on SmolLM2 the logits' cosine drops from 0.9988+ to 0.996 on some
   // prompts). Default: false.
   bool q8_activations = false;
+  // LoRA adapters merged into the weights at load, in order, as the CPU
+  // engine's model_options::loras does (model::merge_loras); each merged
+  // matrix is uploaded as F32 (F16 with lora_f16). Default: empty.
+  std::vector<model::lora_spec> loras = {};
+  // Keep merged matrices as F16 (half the device memory). Default: false.
+  bool lora_f16 = false;
+};
+
+// The keys and values of one sequence on the device, every layer, for
+// positions 0 .. capacity() - 1 (vk_model::make_cache, vk_model::extend).
+// Going back to a shorter length is free (set_size): the next extend
+// overwrites the positions after it. F32; attention rounds them to F16
+// precision as it reads them when vk_model_options::f16_attention is on, so
+// the cached values are those of the CPU engine's F16 cache.
+class vk_kv_cache {
+ public:
+  vk_kv_cache() = default;
+  int64_t size() const { return size_; }  // positions filled
+  int64_t capacity() const { return capacity_; }
+  // n <= size() (not checked here; vk_decoder checks it).
+  void set_size(int64_t n) { size_ = n; }
+
+ private:
+  friend class vk_model;
+  std::vector<buffer> k_;  // per layer: (capacity, kv_dim)
+  std::vector<buffer> v_;
+  int64_t capacity_ = 0;
+  int64_t size_ = 0;
+  int kv_dim_ = 0;
 };
 
 class vk_model {
@@ -83,6 +115,20 @@ class vk_model {
   // token outside the vocabulary; device errors.
   result<model::prefill_result> forward(std::span<const std::vector<int32_t>> seqs,
                                         const model::forward_options& opts = {});
+
+  // A KV cache for one sequence of up to `capacity` positions (1 .. the
+  // context length; else invalid_argument), 2 * n_layers * kv_dim floats per
+  // position (45 KB for SmolLM2-135M). Errors: out_of_device_memory.
+  result<vk_kv_cache> make_cache(int64_t capacity);
+  // Incremental decoding, as model::model::extend: runs `tokens` (one or
+  // many) as the continuation of the sequence in `cache` (their keys and
+  // values are appended, at positions size() ..) and writes the last
+  // token's logits (vocab floats) to `logits`. One submit. Errors:
+  // invalid_argument for no tokens, a token outside the vocabulary, a cache
+  // of another model, too short a logits span, tokens beyond the cache's
+  // capacity (nothing is appended then); device errors (the cache's size is
+  // unchanged then).
+  result<void> extend(vk_kv_cache& cache, std::span<const int32_t> tokens, std::span<float> logits);
 
  private:
   struct impl;
