@@ -121,8 +121,8 @@ std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, f
 result<const pipeline*> ops::get(const std::string& name, const pipeline_options& options) {
   last_shader_ = name;
   std::string key = name;
-  for (uint32_t c : options.workgroup_size) key += "/" + std::to_string(c);
-  for (uint32_t c : options.constants) key += ":" + std::to_string(c);
+  for (uint32_t c : options.workgroup_size) (key += '/') += std::to_string(c);
+  for (uint32_t c : options.constants) (key += ':') += std::to_string(c);
   if (auto it = pipelines_.find(key); it != pipelines_.end()) return &it->second;
   const shaders::spirv* shader = shaders::find(name);
   if (shader == nullptr) {
