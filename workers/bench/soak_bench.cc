@@ -22,7 +22,10 @@
 //
 //   soak_bench --bootstrap 127.0.0.1:9092 [--minutes 10] [--interval 30]
 //              [--rate 500] [--slm [--load 0.7]] [--delivery exactly_once]
-//              [--no-state]
+//              [--no-state] [--malloc-trim] [--heap-dump PREFIX]
+//   Each line also has the allocator's bytes in use (heap MB) and held from
+//   the system (held MB): glibc's mallinfo2, or jemalloc's stats when it is
+//   LD_PRELOADed; held - heap is free memory the allocator keeps.
 //   (ops/bench.sh soak starts a broker and runs it)
 #include <atomic>
 #include <chrono>
@@ -33,6 +36,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <dlfcn.h>
+#include <malloc.h>
 
 #include <CLI/CLI.hpp>
 #include <librdkafka/rdkafkacpp.h>
@@ -62,6 +68,42 @@ double rss_mb() {
     if (line.rfind("VmRSS:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;  // kB
   }
   return 0;
+}
+
+// The allocator's own figures in MB: bytes handed out (in use) and bytes it
+// holds from the system (held; held - in use is free memory it keeps, i.e.
+// fragmentation). jemalloc's stats.allocated / stats.resident when jemalloc is
+// preloaded (found through mallctl), else glibc's mallinfo2 (all arenas).
+struct heap_figures {
+  double in_use_mb = 0;
+  double held_mb = 0;
+};
+using mallctl_fn = int (*)(const char*, void*, size_t*, void*, size_t);
+mallctl_fn jemalloc_ctl() { return reinterpret_cast<mallctl_fn>(dlsym(RTLD_DEFAULT, "mallctl")); }
+heap_figures heap() {
+  if (auto ctl = jemalloc_ctl()) {
+    uint64_t epoch = 1;
+    size_t len = sizeof(epoch);
+    ctl("epoch", &epoch, &len, &epoch, len);  // refreshes the stats
+    size_t allocated = 0, resident = 0;
+    len = sizeof(size_t);
+    ctl("stats.allocated", &allocated, &len, nullptr, 0);
+    len = sizeof(size_t);
+    ctl("stats.resident", &resident, &len, nullptr, 0);
+    return {static_cast<double>(allocated) / (1 << 20), static_cast<double>(resident) / (1 << 20)};
+  }
+  const struct mallinfo2 m = mallinfo2();
+  return {static_cast<double>(m.uordblks + m.hblkhd) / (1 << 20), static_cast<double>(m.arena + m.hblkhd) / (1 << 20)};
+}
+
+// With jemalloc preloaded and MALLOC_CONF=prof:true, dumps a heap profile to
+// PREFIX.N.heap (for jeprof --base); a no-op otherwise.
+void heap_dump(const std::string& prefix, int n) {
+  auto ctl = jemalloc_ctl();
+  if (!ctl || prefix.empty()) return;
+  std::string file = prefix + "." + std::to_string(n) + ".heap";
+  const char* name = file.c_str();
+  ctl("prof.dump", nullptr, nullptr, &name, sizeof(name));
 }
 
 struct rss_sample {
@@ -105,7 +147,9 @@ int main(int argc, char** argv) {
   std::string model_path, adapter = "topology/adapters/banking.gguf", data = "data/banking77/train.csv";
   double minutes = 10, interval = 30, warmup = 0, rate = 0, load = 0.7;
   int partitions = 0, threads = 0, state_budget_mb = 0;
-  bool slm = false, no_state = false;
+  bool slm = false, no_state = false, trim = false;
+  std::string dump_prefix;
+  int dumps = 0;
   app.add_option("--bootstrap", bootstrap)->capture_default_str();
   app.add_option("--config", config_path, "deployment config (delivery, batching, state)")->capture_default_str();
   app.add_option("--minutes", minutes, "how long to offer load")->capture_default_str();
@@ -114,6 +158,9 @@ int main(int argc, char** argv) {
   app.add_option("--rate", rate, "offered load in tickets/s (default: 500 for null, --load x capacity for --slm)");
   app.add_flag("--no-state", no_state, "turn the state store off (to see what it holds in memory)");
   app.add_option("--state-budget", state_budget_mb, "state.memory_budget_mb in MB (default: the config's)");
+  app.add_flag("--malloc-trim", trim, "call malloc_trim(0) before each line (glibc: does freed heap go back?)");
+  app.add_option("--heap-dump", dump_prefix,
+                 "with jemalloc preloaded and MALLOC_CONF=prof:true: a heap profile PREFIX.N.heap at each line");
   app.add_flag("--slm", slm, "classify with the SLM instead of the null backend");
   app.add_option("--load", load, "--slm: offered load as a share of the measured capacity")->capture_default_str();
   app.add_option("--model", model_path, "--slm: GGUF model (default: the installed one)");
@@ -220,8 +267,8 @@ int main(int argc, char** argv) {
   if (slm) std::printf("  backend capacity (classify only): %.1f tickets/s\n", cap);
   std::printf("  offered %.1f tickets/s for %.1f min, a line every %.0f s, RSS baseline after %.0f s\n", offered,
               minutes, interval, warmup);
-  std::printf("  %8s %9s %9s %10s %8s %8s %8s %8s %6s %6s\n", "elapsed", "produced", "routed", "tickets/s",
-              "p50 ms", "p99 ms", "RSS MB", "state MB", "queue", "paused");
+  std::printf("  %8s %9s %9s %10s %8s %8s %8s %8s %6s %6s %8s %8s\n", "elapsed", "produced", "routed", "tickets/s",
+              "p50 ms", "p99 ms", "RSS MB", "state MB", "queue", "paused", "heap MB", "held MB");
   std::fflush(stdout);
 
   // Send times by ticket number, in a ring allocated up front (steady_clock
@@ -278,13 +325,16 @@ int main(int argc, char** argv) {
     if (secs(last_line - start) + 1e-3 >= warmup) worst_p99 = std::max(worst_p99, p99);  // after warm-up
     worst_queue = std::max(worst_queue, static_cast<double>(bp.queued_tickets));
     const double state_mb = gauge_value(registry, "triage_state_memory_bytes") / (1024.0 * 1024.0);
-    std::printf("  %7.0fs %9llu %9llu %10.1f %8.0f %8.0f %8.1f %8.1f %6llu %6llu\n", secs(now - start),
+    if (trim) malloc_trim(0);
+    heap_dump(dump_prefix, dumps++);
+    const heap_figures h = heap();
+    std::printf("  %7.0fs %9llu %9llu %10.1f %8.0f %8.0f %8.1f %8.1f %6llu %6llu %8.1f %8.1f\n", secs(now - start),
                 static_cast<unsigned long long>(p - last_produced),
                 static_cast<unsigned long long>(received - last_received),
                 static_cast<double>(received - last_received) / span, bench::percentile(lat_ms, 0.5), p99, rss_mb(),
                 state_mb,
                 static_cast<unsigned long long>(bp.queued_tickets),
-                static_cast<unsigned long long>(bp.paused_partitions));
+                static_cast<unsigned long long>(bp.paused_partitions), h.in_use_mb, h.held_mb);
     std::fflush(stdout);
     last_produced = p;
     last_received = received;
