@@ -103,6 +103,8 @@ int run_calibrate_generate(const calibrate_generate_args& args) {
   bo.threads = args.threads;
   bo.generate = cfg.value().generate;
   bo.generate.calibration.clear();  // being fitted now
+  bo.backend = args.backend;
+  bo.device.device.pipeline_cache_dir = vulkan::default_pipeline_cache_dir();
   auto b = generate_backend::load(bo);
   if (!b) {
     std::cerr << "triage calibrate-generate: " << b.error().message << "\n";
@@ -173,6 +175,8 @@ int run_calibrate_generate(const calibrate_generate_args& args) {
       {"calibration_file", ""},
       {"command", args.command_line},
       {"model", model_path},
+      {"backend", b.value()->name()},
+      {"device", b.value()->device_model() ? b.value()->device_model()->device().name : "cpu"},
       {"data", args.data},
       {"split", {{"calibration_used", cal_rows.size()}, {"calibration_total", split.calibration.size()},
                  {"test_used", test_rows.size()}, {"test_total", split.test.size()}, {"seed", args.seed}}},

@@ -30,6 +30,9 @@ struct calibrate_generate_args {
   // A head-mode adapter to measure on the same test tickets. Empty: none.
   std::string compare_adapter;
   int threads = 0;
+  // cpu, vulkan (a GPU, else the CPU) or vulkan-required, as `triage
+  // classify --backend` in generate mode. Default: cpu.
+  std::string backend = "cpu";
   std::string command_line;
 };
 

@@ -209,6 +209,8 @@ int main(int argc, char** argv) {
   calgen->add_option("--limit", cg.limit, "most tickets used from each split (0: all)")->capture_default_str();
   calgen->add_option("--compare-adapter", cg.compare_adapter, "head-mode adapter measured on the same test tickets");
   calgen->add_option("--threads", cg.threads)->capture_default_str();
+  calgen->add_option("--backend", cg.backend, "cpu, vulkan (a GPU, else the CPU) or vulkan-required")
+      ->capture_default_str();
   calgen->callback([&] {
     for (int i = 0; i < argc; ++i) cg.command_line.append(i ? " " : "").append(argv[i]);
     std::exit(triage::workers::run_calibrate_generate(cg));
