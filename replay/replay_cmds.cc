@@ -171,7 +171,9 @@ int run_replay(const replay_args& args) {
     sink = std::move(s.value());
   }
 
-  auto model = workers::make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads);
+  // As a worker with this config would run it: mode: generate included.
+  auto model = workers::make_backend_for(cfg.value(), args.backend, args.model, args.adapter, args.taxonomy,
+                                         args.threads);
   if (!model) return fail(model.error().message, 2);
   run_options ropts{.batch_max_tickets = static_cast<size_t>(cfg.value().worker.batch_max_tickets),
                     .batch_max_tokens = cfg.value().worker.batch_max_tokens,
@@ -204,11 +206,13 @@ int run_replay(const replay_args& args) {
     auto cfg_b = load(args.compare_config.empty() ? args.config : args.compare_config, args.settings);
     if (!cfg_b) return fail(cfg_b.error().message, 2);
     const std::string adapter_b = args.compare_adapter.empty() ? args.adapter : args.compare_adapter;
-    // A second model only when the adapter differs; a policy change reuses the first.
+    // A second model only when the adapter or the mode differs (head vs
+    // generate); a policy change reuses the first.
     std::unique_ptr<workers::backend> owned_b;
     workers::backend* model_b = model.value().get();
-    if (adapter_b != args.adapter) {
-      auto b = workers::make_backend(args.backend, args.model, adapter_b, args.taxonomy, args.threads);
+    if (adapter_b != args.adapter || cfg_b.value().mode != cfg.value().mode) {
+      auto b = workers::make_backend_for(cfg_b.value(), args.backend, args.model, adapter_b, args.taxonomy,
+                                         args.threads);
       if (!b) return fail(b.error().message, 2);
       owned_b = std::move(b.value());
       model_b = owned_b.get();

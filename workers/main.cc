@@ -275,7 +275,9 @@ int main(int argc, char** argv) {
   replay->add_option("--to-time", ra.to_time, "end time (exclusive)");
   replay->add_option("--set", ra.settings, "extra Kafka setting key=value (repeatable)");
   replay->add_option("--config", ra.config, "topology config (routing policy)")->capture_default_str();
-  replay->add_option("--backend", ra.backend, "cpu (the SLM) or null")->capture_default_str();
+  replay->add_option("--backend", ra.backend,
+                     "cpu, vulkan or vulkan-required (the SLM; the config's mode: head or generate) or null")
+      ->capture_default_str();
   replay->add_option("--model", ra.model, "base model GGUF (default: the installed one)");
   replay->add_option("--adapter", ra.adapter, "classifier adapter")->capture_default_str();
   replay->add_option("--taxonomy", ra.taxonomy, "taxonomy CSV (labels, null backend)")->capture_default_str();

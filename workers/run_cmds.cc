@@ -122,6 +122,24 @@ result<std::unique_ptr<backend>> make_generate_backend(const topology::config& c
   return std::unique_ptr<backend>(std::move(b.value()));
 }
 
+result<std::unique_ptr<backend>> make_backend_for(const topology::config& cfg, const std::string& kind,
+                                                  const std::string& model, const std::string& adapter,
+                                                  const std::string& taxonomy, int threads, bool shadow) {
+  // mode: generate: the instruct model writes the JSON answer (CPU or
+  // Vulkan); the null backend stays what it is.
+  const std::string& shadow_adapter = shadow ? cfg.shadow.adapter : std::string();
+  if (cfg.mode == topology::classifier_mode::generate && kind != "null") {
+    if (!shadow_adapter.empty()) {
+      return make_error(topology::errc::bad_value,
+                        "shadow.adapter '" + shadow_adapter +
+                            "': shadow mode runs a candidate head beside the live one (mode: head), "
+                            "not with mode: generate");
+    }
+    return make_generate_backend(cfg, model, taxonomy, threads, kind);
+  }
+  return make_backend(kind, model, adapter, taxonomy, threads, shadow_adapter);
+}
+
 namespace {
 
 std::string host_name() {
@@ -150,17 +168,8 @@ int run_worker(const worker_args& args) {
   if (!args.metrics_listen.empty()) {
     spdlog::info("worker: metrics on http://{}/metrics, health on /healthz and /readyz", mon.value()->address());
   }
-  // mode: generate: the instruct model writes the JSON answer (CPU or Vulkan);
-  // the null backend stays what it is.
-  const bool generate = cfg.value().mode == topology::classifier_mode::generate && args.backend != "null";
-  if (generate && !cfg.value().shadow.adapter.empty()) {
-    std::cerr << "triage worker: shadow.adapter '" << cfg.value().shadow.adapter
-              << "': shadow mode runs a candidate head beside the live one (mode: head), not with mode: generate\n";
-    return 2;
-  }
-  auto model = generate ? make_generate_backend(cfg.value(), args.model, args.taxonomy, args.threads, args.backend)
-                        : make_backend(args.backend, args.model, args.adapter, args.taxonomy, args.threads,
-                                       cfg.value().shadow.adapter);
+  auto model = make_backend_for(cfg.value(), args.backend, args.model, args.adapter, args.taxonomy,
+                                args.threads, /*shadow=*/true);
   if (!model) {
     std::cerr << "triage worker: " << model.error().message << "\n";
     return 2;

@@ -32,6 +32,17 @@ result<std::unique_ptr<backend>> make_generate_backend(const topology::config& c
                                                        const std::string& taxonomy, int threads,
                                                        const std::string& kind = "cpu");
 
+// The backend the config's mode asks for, chosen as `triage worker` chooses
+// it (and `triage replay`, so that a replay measures what a worker with the
+// same config would run): with mode: generate and an SLM kind (cpu, vulkan,
+// vulkan-required), make_generate_backend(); otherwise make_backend(), with
+// the config's shadow.adapter when `shadow` is set. A shadow adapter with
+// mode: generate is refused (bad_value): shadow mode compares heads.
+result<std::unique_ptr<backend>> make_backend_for(const topology::config& cfg, const std::string& kind,
+                                                  const std::string& model, const std::string& adapter,
+                                                  const std::string& taxonomy, int threads,
+                                                  bool shadow = false);
+
 struct worker_args {
   std::string config = "topology/default.yaml";  // topology config file
   std::string backend = "cpu";                   // cpu (the SLM) or null (no model)
