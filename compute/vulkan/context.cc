@@ -525,6 +525,29 @@ std::optional<uint32_t> host_memory_type(const VkPhysicalDeviceMemoryProperties&
   return found;
 }
 
+// A memory type for memory_use::device: device-local and not host-visible
+// when the device has one (a discrete GPU's own memory; its host-visible
+// device-local heap is often a small BAR window), else device-local and
+// host-visible (integrated GPUs, lavapipe: all memory is both), else none.
+// `host_visible` tells which was found.
+std::optional<uint32_t> device_memory_type(const VkPhysicalDeviceMemoryProperties& memory,
+                                           uint32_t allowed_types, bool& host_visible) {
+  const VkMemoryPropertyFlags mapped =
+      VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
+  std::optional<uint32_t> shared;
+  for (uint32_t i = 0; i < memory.memoryTypeCount; ++i) {
+    const VkMemoryPropertyFlags flags = memory.memoryTypes[i].propertyFlags;
+    if (!(allowed_types & (1u << i)) || !(flags & VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT)) continue;
+    if (!(flags & VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT)) {
+      host_visible = false;
+      return i;
+    }
+    if ((flags & mapped) == mapped && !shared) shared = i;
+  }
+  host_visible = shared.has_value();
+  return shared;
+}
+
 }  // namespace
 
 std::string_view to_string(device_type type) {
@@ -710,13 +733,14 @@ result<context> context::create(const context_options& options) {
   context ctx;
   ctx.state_ = std::move(state);
   ctx.info_ = device.info;
+  ctx.map_device_memory_ = options.map_device_memory;
   if (portable) ctx.info_.paths = {};
   return ctx;
 }
 
 context::~context() = default;
 
-result<buffer> context::create_buffer(size_t bytes) {
+result<buffer> context::create_buffer(size_t bytes, memory_use use) {
   if (bytes == 0 || bytes > info_.max_storage_buffer_range) {
     return make_error(errc::invalid_argument,
                       "buffer of " + std::to_string(bytes) + " bytes on '" + info_.name +
@@ -743,11 +767,22 @@ result<buffer> context::create_buffer(size_t bytes) {
 
   VkMemoryRequirements requirements;
   vkGetBufferMemoryRequirements(device, out.buffer_, &requirements);
-  const auto type = host_memory_type(state_->memory, requirements.memoryTypeBits);
-  if (!type) {
-    return make_error(
-        errc::missing_feature,
-        "'" + info_.name + "' has no host-visible coherent memory for storage buffers");
+  bool map = true;
+  std::optional<uint32_t> type;
+  if (use == memory_use::device) {
+    type = device_memory_type(state_->memory, requirements.memoryTypeBits, map);
+    map = map && map_device_memory_;
+    if (!type) {
+      return make_error(errc::missing_feature,
+                        "'" + info_.name + "' has no device-local memory for storage buffers");
+    }
+  } else {
+    type = host_memory_type(state_->memory, requirements.memoryTypeBits);
+    if (!type) {
+      return make_error(
+          errc::missing_feature,
+          "'" + info_.name + "' has no host-visible coherent memory for storage buffers");
+    }
   }
   // One allocation per buffer: simple, and fine for the few large buffers a
   // model needs (drivers allow at least 4096 allocations).
@@ -763,6 +798,16 @@ result<buffer> context::create_buffer(size_t bytes) {
   if (VkResult r = vkBindBufferMemory(device, out.buffer_, out.memory_, 0); r != VK_SUCCESS) {
     return make_vk_error(r, "vkBindBufferMemory");
   }
+  if (!map) {
+    // Not mapped: zeroed on the device.
+    if (auto r = transfer([&](VkCommandBuffer commands) {
+          vkCmdFillBuffer(commands, out.buffer_, 0, VK_WHOLE_SIZE, 0);
+        });
+        !r) {
+      return r.error();
+    }
+    return out;
+  }
   if (VkResult r = vkMapMemory(device, out.memory_, 0, VK_WHOLE_SIZE, 0, &out.mapped_);
       r != VK_SUCCESS) {
     out.mapped_ = nullptr;
@@ -772,6 +817,119 @@ result<buffer> context::create_buffer(size_t bytes) {
   // what a previous allocation left there.
   std::memset(out.mapped_, 0, bytes);
   return out;
+}
+
+result<void> context::transfer(const std::function<void(VkCommandBuffer)>& commands_of) {
+  device_state& st = *state_;
+  if (st.open) {
+    return make_error(errc::invalid_argument,
+                      "a transfer on '" + info_.name + "' while a recording is open (begin() .. submit())");
+  }
+  const VkCommandBufferBeginInfo info{.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
+                                      .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
+  VkCommandBuffer commands = st.commands;
+  if (VkResult r = vkBeginCommandBuffer(commands, &info); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkBeginCommandBuffer");
+  }
+  // Earlier dispatches' writes are done before the transfer reads or
+  // overwrites; the transfer's writes are done before anything later (a
+  // dispatch, another transfer, the host) touches them. Barrier scopes run
+  // in submission order, so these cover the submits before and after.
+  const VkMemoryBarrier before{
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_SHADER_READ_BIT,
+      .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
+  vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_TRANSFER_BIT, 0,
+                       1, &before, 0, nullptr, 0, nullptr);
+  commands_of(commands);
+  const VkMemoryBarrier after{
+      .sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
+      .srcAccessMask = VK_ACCESS_TRANSFER_WRITE_BIT,
+      .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
+                       VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_READ_BIT};
+  vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_TRANSFER_BIT,
+                       VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
+                           VK_PIPELINE_STAGE_HOST_BIT,
+                       0, 1, &after, 0, nullptr, 0, nullptr);
+  if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkEndCommandBuffer");
+  }
+  if (VkResult r = vkResetFences(st.device, 1, &st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkResetFences");
+  }
+  const VkSubmitInfo submit_info{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                                 .commandBufferCount = 1,
+                                 .pCommandBuffers = &commands};
+  if (VkResult r = vkQueueSubmit(st.queue, 1, &submit_info, st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkQueueSubmit");
+  }
+  if (VkResult r = vkWaitForFences(st.device, 1, &st.done, VK_TRUE, UINT64_MAX); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkWaitForFences");
+  }
+  return success();
+}
+
+namespace {
+
+// Largest staging buffer write() and read() use; bigger copies go in pieces.
+constexpr size_t staging_bytes = size_t{16} << 20;
+
+}  // namespace
+
+result<void> context::write(buffer& dst, std::span<const std::byte> data, size_t offset) {
+  if (dst.device_ != state_ || offset > dst.size_ || data.size() > dst.size_ - offset) {
+    return make_error(errc::invalid_argument,
+                      "write of " + std::to_string(data.size()) + " bytes at offset " + std::to_string(offset) +
+                          " into a buffer of " + std::to_string(dst.size_) + " bytes (or of another context)");
+  }
+  if (data.empty()) return success();
+  if (dst.mapped()) {
+    std::memcpy(static_cast<std::byte*>(dst.mapped_) + offset, data.data(), data.size());
+    return success();
+  }
+  auto staging = create_buffer(std::min(staging_bytes, data.size()));
+  if (!staging) return staging.error();
+  for (size_t done = 0; done < data.size();) {
+    const size_t n = std::min(staging.value().size(), data.size() - done);
+    std::memcpy(staging.value().mapped_, data.data() + done, n);
+    const VkBufferCopy region{.srcOffset = 0, .dstOffset = offset + done, .size = n};
+    if (auto r = transfer([&](VkCommandBuffer commands) {
+          vkCmdCopyBuffer(commands, staging.value().buffer_, dst.buffer_, 1, &region);
+        });
+        !r) {
+      return r;
+    }
+    done += n;
+  }
+  return success();
+}
+
+result<void> context::read(const buffer& src, std::span<std::byte> dst, size_t offset) {
+  if (src.device_ != state_ || offset > src.size_ || dst.size() > src.size_ - offset) {
+    return make_error(errc::invalid_argument,
+                      "read of " + std::to_string(dst.size()) + " bytes at offset " + std::to_string(offset) +
+                          " from a buffer of " + std::to_string(src.size_) + " bytes (or of another context)");
+  }
+  if (dst.empty()) return success();
+  if (src.mapped()) {
+    std::memcpy(dst.data(), static_cast<const std::byte*>(src.mapped_) + offset, dst.size());
+    return success();
+  }
+  auto staging = create_buffer(std::min(staging_bytes, dst.size()));
+  if (!staging) return staging.error();
+  for (size_t done = 0; done < dst.size();) {
+    const size_t n = std::min(staging.value().size(), dst.size() - done);
+    const VkBufferCopy region{.srcOffset = offset + done, .dstOffset = 0, .size = n};
+    if (auto r = transfer([&](VkCommandBuffer commands) {
+          vkCmdCopyBuffer(commands, src.buffer_, staging.value().buffer_, 1, &region);
+        });
+        !r) {
+      return r;
+    }
+    std::memcpy(dst.data() + done, staging.value().mapped_, n);
+    done += n;
+  }
+  return success();
 }
 
 result<pipeline> context::create_pipeline(const shaders::spirv& shader,

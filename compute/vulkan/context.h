@@ -1,6 +1,7 @@
 // context.h: one Vulkan device to run the embedded compute shaders on, with
-// just what a kernel needs: host-visible storage buffers, compute pipelines,
-// and a dispatch that waits for the result.
+// just what a kernel needs: storage buffers (host-visible, or device-local
+// with staged writes and reads), compute pipelines, and a dispatch that waits
+// for the result.
 //
 //   auto ctx = triage::vulkan::context::create({.allow_cpu = true});
 //   if (!ctx) return use_cpu_kernels(ctx.error());  // no_loader, no_device, ...
@@ -26,6 +27,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -132,6 +134,12 @@ struct context_options {
   // on one device.
   // Default: false.
   bool portable = false;
+  // Map memory_use::device buffers when their memory is host-visible too
+  // (integrated GPUs, lavapipe), so the host writes them in place. Off, every
+  // device buffer goes through context::write/read's staging copy, as on a
+  // discrete GPU; tests turn it off to run that path on lavapipe.
+  // Default: true.
+  bool map_device_memory = true;
 };
 
 // $HOME/.cache/triage/vulkan-pipelines ("" when HOME is unset).
@@ -150,8 +158,23 @@ namespace detail {
 struct device_state;  // the VkInstance/VkDevice and their queue, shared by all objects below
 }
 
-// A storage buffer in host-visible, host-coherent memory, mapped for its
-// whole life: the host writes inputs and reads outputs in place.
+// Where a buffer lives (context::create_buffer).
+enum class memory_use {
+  // Host-visible, host-coherent memory, mapped for the buffer's whole life:
+  // the host writes inputs and reads outputs in place. On a discrete GPU
+  // this is system memory the shaders read across the bus.
+  host,
+  // Device-local memory, the fastest for the shaders: weights, the KV cache,
+  // activations the host never reads. Mapped like host memory where the
+  // device makes it host-visible as well (integrated GPUs, lavapipe) and
+  // context_options::map_device_memory allows; otherwise not mapped, and
+  // written and read through context::write / context::read (a staging copy).
+  device,
+};
+
+// A storage buffer: mapped (memory_use::host, or device memory the host can
+// see), or device-only (mapped() false: bytes() is empty; use
+// context::write / context::read).
 class buffer {
  public:
   buffer() = default;
@@ -160,14 +183,16 @@ class buffer {
   ~buffer();
 
   size_t size() const { return size_; }  // bytes
-  std::span<std::byte> bytes() { return {static_cast<std::byte*>(mapped_), size_}; }
+  bool mapped() const { return mapped_ != nullptr; }
+  std::span<std::byte> bytes() { return {static_cast<std::byte*>(mapped_), mapped_ ? size_ : 0}; }
   std::span<const std::byte> bytes() const {
-    return {static_cast<const std::byte*>(mapped_), size_};
+    return {static_cast<const std::byte*>(mapped_), mapped_ ? size_ : 0};
   }
-  // The contents as an array of T (trivially copyable), rounded down to whole elements.
+  // The contents as an array of T (trivially copyable), rounded down to whole
+  // elements; empty when the buffer is not mapped.
   template <class T>
   std::span<T> as() {
-    return {static_cast<T*>(mapped_), size_ / sizeof(T)};
+    return {static_cast<T*>(mapped_), mapped_ ? size_ / sizeof(T) : 0};
   }
 
  private:
@@ -234,8 +259,20 @@ class context {
 
   const device_info& device() const { return info_; }
 
-  // A buffer of `bytes` (1 .. device().max_storage_buffer_range), zero-filled.
-  result<buffer> create_buffer(size_t bytes);
+  // A buffer of `bytes` (1 .. device().max_storage_buffer_range), zero-filled,
+  // in `use`'s memory (see memory_use). Errors: invalid_argument (size),
+  // out_of_device_memory, missing_feature (no such memory type). A device
+  // buffer that is not mapped is zeroed by a transfer, so it cannot be made
+  // while a recording is open.
+  result<buffer> create_buffer(size_t bytes, memory_use use = memory_use::host);
+
+  // Copies `data` into `dst` at byte `offset`: in place when dst is mapped,
+  // else through a host staging buffer and a transfer on the device (waited
+  // for). Not while a recording is open (begin() .. submit()).
+  result<void> write(buffer& dst, std::span<const std::byte> data, size_t offset = 0);
+  // Copies dst.size() bytes of `src` from byte `offset` into `dst`, the same
+  // way. Not while a recording is open.
+  result<void> read(const buffer& src, std::span<std::byte> dst, size_t offset = 0);
 
   // A pipeline running `shader`'s main() with the layout in `options`.
   result<pipeline> create_pipeline(const shaders::spirv& shader, const pipeline_options& options);
@@ -268,9 +305,13 @@ class context {
 
  private:
   context() = default;
+  // Records `commands_of`'s transfer commands between barriers into the
+  // command buffer, submits and waits (write, read, zero-filling).
+  result<void> transfer(const std::function<void(VkCommandBuffer)>& commands_of);
 
   std::shared_ptr<detail::device_state> state_;
   device_info info_;
+  bool map_device_memory_ = true;
 };
 
 }  // namespace triage::vulkan
