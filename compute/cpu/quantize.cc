@@ -23,14 +23,37 @@ namespace {
 
 using gguf::tensor_type;
 
+// 1 / d, or 0 for a block of zeros (d = 0).
+float inverse_or_zero(float d) { return d != 0.0f ? 1.0f / d : 0.0f; }
+
+// The first of the values of largest magnitude among x[0..n), sign kept.
+float largest_magnitude(const float* x, int n) {
+  float amax = 0.0f, vmax = 0.0f;
+  for (int j = 0; j < n; ++j) {
+    if (std::fabs(x[j]) > amax) {
+      amax = std::fabs(x[j]);
+      vmax = x[j];
+    }
+  }
+  return vmax;
+}
+
+// Row i of `out`: its codes, and per block of 32 its scale d and scaled sum s.
+struct q8_row {
+  int8_t* q;
+  float* d;
+  float* s;
+};
+
+q8_row row_of(q8_activations& out, int64_t i) {
+  return {out.q.data() + i * out.k, out.d.data() + i * out.nb, out.s.data() + i * out.nb};
+}
+
 void quantize_rows_scalar(const float* x, int64_t ldx, int64_t row0, int64_t row1,
                           q8_activations& out) {
-  const int64_t k = out.k;
   for (int64_t i = row0; i < row1; ++i) {
     const float* xi = x + i * ldx;
-    int8_t* q = out.q.data() + i * k;
-    float* d = out.d.data() + i * out.nb;
-    float* s = out.s.data() + i * out.nb;
+    const auto [q, d, s] = row_of(out, i);
     for (int64_t b = 0; b < out.nb; ++b) {
       const float* xb = xi + b * qk32;
       float amax = 0.0f;
@@ -58,25 +81,15 @@ void quantize_rows_scalar(const float* x, int64_t ldx, int64_t row0, int64_t row
 // Q4_K dot takes the mins term from the integer sums times d in float).
 void quantize_rows_q8_k(const float* x, int64_t ldx, int64_t row0, int64_t row1,
                         q8_activations& out) {
-  const int64_t k = out.k;
   for (int64_t i = row0; i < row1; ++i) {
     const float* xi = x + i * ldx;
-    int8_t* q = out.q.data() + i * k;
-    float* d = out.d.data() + i * out.nb;
-    float* s = out.s.data() + i * out.nb;
-    for (int64_t sb = 0; sb < k / qk_k; ++sb) {
+    const auto [q, d, s] = row_of(out, i);
+    for (int64_t sb = 0; sb < out.k / qk_k; ++sb) {
       const float* xb = xi + sb * qk_k;
       int8_t* qb = q + sb * qk_k;
-      float amax = 0.0f, vmax = 0.0f;
-      for (int j = 0; j < qk_k; ++j) {
-        const float a = std::fabs(xb[j]);
-        if (a > amax) {
-          amax = a;
-          vmax = xb[j];
-        }
-      }
+      const float vmax = largest_magnitude(xb, qk_k);  // 0 only where all are
       float db = 0.0f;
-      if (amax == 0.0f) {
+      if (vmax == 0.0f) {
         std::fill(qb, qb + qk_k, int8_t{0});
       } else {
         const float iscale = -127.0f / vmax;
@@ -148,12 +161,21 @@ void put_f16(std::byte* p, float v) {
   std::memcpy(p, &h, 2);
 }
 
+// Byte j of qs: code(xb[j]) in the low nibble, code(xb[j + 16]) in the high
+// one (Q4_0 and Q4_1 blocks of 32).
+template <class Code>
+void pack_nibbles(const float* xb, uint8_t* qs, Code code) {
+  for (int j = 0; j < qk32 / 2; ++j) {
+    qs[j] = static_cast<uint8_t>(code(xb[j]) | (code(xb[j + 16]) << 4));
+  }
+}
+
 void encode_q8_0(const float* x, block_q8_0* y, int64_t n) {
   for (int64_t i = 0; i < n / qk32; ++i) {
     float amax = 0.0f;
     for (int j = 0; j < qk32; ++j) amax = std::max(amax, std::fabs(x[i * qk32 + j]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inverse_or_zero(d);
     y[i].d = fp32_to_fp16(d);
     for (int j = 0; j < qk32; ++j) {
       y[i].qs[j] = static_cast<int8_t>(std::clamp(nearest(x[i * qk32 + j] * id), -127, 127));
@@ -164,38 +186,19 @@ void encode_q8_0(const float* x, block_q8_0* y, int64_t n) {
 void encode_q4_0(const float* x, block_q4_0* y, int64_t n) {
   for (int64_t i = 0; i < n / qk32; ++i) {
     // The value of largest magnitude maps to -8, so the whole range -8..7 is used.
-    float amax = 0.0f, vmax = 0.0f;
-    for (int j = 0; j < qk32; ++j) {
-      const float v = x[i * qk32 + j];
-      if (std::fabs(v) > amax) {
-        amax = std::fabs(v);
-        vmax = v;
-      }
-    }
-    const float d = vmax / -8.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = largest_magnitude(x + i * qk32, qk32) / -8.0f;
+    const float id = inverse_or_zero(d);
     y[i].d = fp32_to_fp16(d);
-    for (int j = 0; j < qk32 / 2; ++j) {
-      const int a = std::clamp(nearest(x[i * qk32 + j] * id) + 8, 0, 15);
-      const int b = std::clamp(nearest(x[i * qk32 + j + 16] * id) + 8, 0, 15);
-      y[i].qs[j] = static_cast<uint8_t>(a | (b << 4));
-    }
+    pack_nibbles(x + i * qk32, y[i].qs,
+                 [id](float v) { return std::clamp(nearest(v * id) + 8, 0, 15); });
   }
 }
 
 void encode_q5_0(const float* x, block_q5_0* y, int64_t n) {
   for (int64_t i = 0; i < n / qk32; ++i) {
     // As Q4_0: the value of largest magnitude maps to -16 (range -16..15).
-    float amax = 0.0f, vmax = 0.0f;
-    for (int j = 0; j < qk32; ++j) {
-      const float v = x[i * qk32 + j];
-      if (std::fabs(v) > amax) {
-        amax = std::fabs(v);
-        vmax = v;
-      }
-    }
-    const float d = vmax / -16.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float d = largest_magnitude(x + i * qk32, qk32) / -16.0f;
+    const float id = inverse_or_zero(d);
     y[i].d = fp32_to_fp16(d);
     uint32_t qh = 0;
     for (int j = 0; j < qk32 / 2; ++j) {
@@ -217,14 +220,11 @@ void encode_q4_1(const float* x, block_q4_1* y, int64_t n) {
       hi = std::max(hi, x[i * qk32 + j]);
     }
     const float d = (hi - lo) / 15.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = inverse_or_zero(d);
     y[i].d = fp32_to_fp16(d);
     y[i].m = fp32_to_fp16(lo);
-    for (int j = 0; j < qk32 / 2; ++j) {
-      const int a = std::clamp(nearest((x[i * qk32 + j] - lo) * id), 0, 15);
-      const int b = std::clamp(nearest((x[i * qk32 + j + 16] - lo) * id), 0, 15);
-      y[i].qs[j] = static_cast<uint8_t>(a | (b << 4));
-    }
+    pack_nibbles(x + i * qk32, y[i].qs,
+                 [id, lo](float v) { return std::clamp(nearest((v - lo) * id), 0, 15); });
   }
 }
 
@@ -311,6 +311,46 @@ void encode_q6_k(const float* x, block_q6_k* y, int64_t n) {
   }
 }
 
+void encode_f32(const float* x, std::byte* y, int64_t n) {
+  std::memcpy(y, x, static_cast<size_t>(n) * 4);
+}
+
+void encode_f16(const float* x, std::byte* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) put_f16(y + 2 * j, x[j]);
+}
+
+void encode_bf16(const float* x, std::byte* y, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) {
+    const uint16_t h = fp32_to_bf16(x[j]);
+    std::memcpy(y + 2 * j, &h, 2);
+  }
+}
+
+// Writes a row of n values (a whole number of blocks) at y.
+using encoder = void (*)(const float* x, std::byte* y, int64_t n);
+
+// A block encoder on a row's raw bytes.
+template <class Block, void (*Encode)(const float*, Block*, int64_t)>
+void encode_row(const float* x, std::byte* y, int64_t n) {
+  Encode(x, reinterpret_cast<Block*>(y), n);
+}
+
+// The encoder of a type; null for one quantize_weights cannot write.
+encoder encoder_for(tensor_type t) {
+  switch (t) {
+    case tensor_type::f32: return encode_f32;
+    case tensor_type::f16: return encode_f16;
+    case tensor_type::bf16: return encode_bf16;
+    case tensor_type::q8_0: return encode_row<block_q8_0, encode_q8_0>;
+    case tensor_type::q4_0: return encode_row<block_q4_0, encode_q4_0>;
+    case tensor_type::q4_1: return encode_row<block_q4_1, encode_q4_1>;
+    case tensor_type::q5_0: return encode_row<block_q5_0, encode_q5_0>;
+    case tensor_type::q4_k: return encode_row<block_q4_k, encode_q4_k>;
+    case tensor_type::q6_k: return encode_row<block_q6_k, encode_q6_k>;
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 q8_format activation_format(tensor_type t) {
@@ -350,22 +390,7 @@ void quantize_activations_reference(const float* x, int64_t m, int64_t k, q8_act
   transpose_groups(out);
 }
 
-bool can_quantize(tensor_type t) {
-  switch (t) {
-    case tensor_type::f32:
-    case tensor_type::f16:
-    case tensor_type::bf16:
-    case tensor_type::q8_0:
-    case tensor_type::q4_0:
-    case tensor_type::q4_1:
-    case tensor_type::q5_0:
-    case tensor_type::q4_k:
-    case tensor_type::q6_k:
-      return true;
-    default:
-      return false;
-  }
-}
+bool can_quantize(tensor_type t) { return encoder_for(t) != nullptr; }
 
 std::vector<std::byte> quantize_weights(tensor_type t, std::span<const float> x, int64_t rows,
                                         int64_t cols) {
@@ -382,44 +407,10 @@ std::vector<std::byte> quantize_weights(tensor_type t, std::span<const float> x,
                                 " columns are not a whole number of " +
                                 std::string(gguf::type_name(t)) + " blocks");
   }
+  const encoder encode = encoder_for(t);
   std::vector<std::byte> out(static_cast<size_t>(rows) * *rb);
   for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x.data() + r * cols;
-    std::byte* yr = out.data() + r * static_cast<int64_t>(*rb);
-    switch (t) {
-      case tensor_type::f32:
-        std::memcpy(yr, xr, static_cast<size_t>(cols) * 4);
-        break;
-      case tensor_type::f16:
-        for (int64_t j = 0; j < cols; ++j) put_f16(yr + 2 * j, xr[j]);
-        break;
-      case tensor_type::bf16:
-        for (int64_t j = 0; j < cols; ++j) {
-          const uint16_t h = fp32_to_bf16(xr[j]);
-          std::memcpy(yr + 2 * j, &h, 2);
-        }
-        break;
-      case tensor_type::q8_0:
-        encode_q8_0(xr, reinterpret_cast<block_q8_0*>(yr), cols);
-        break;
-      case tensor_type::q4_0:
-        encode_q4_0(xr, reinterpret_cast<block_q4_0*>(yr), cols);
-        break;
-      case tensor_type::q4_1:
-        encode_q4_1(xr, reinterpret_cast<block_q4_1*>(yr), cols);
-        break;
-      case tensor_type::q5_0:
-        encode_q5_0(xr, reinterpret_cast<block_q5_0*>(yr), cols);
-        break;
-      case tensor_type::q4_k:
-        encode_q4_k(xr, reinterpret_cast<block_q4_k*>(yr), cols);
-        break;
-      case tensor_type::q6_k:
-        encode_q6_k(xr, reinterpret_cast<block_q6_k*>(yr), cols);
-        break;
-      default:
-        break;
-    }
+    encode(x.data() + r * cols, out.data() + r * static_cast<int64_t>(*rb), cols);
   }
   return out;
 }

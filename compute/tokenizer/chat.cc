@@ -1,5 +1,6 @@
 #include "compute/tokenizer/chat.h"
 
+#include <initializer_list>
 #include <stdexcept>
 #include <string>
 #include <utility>
@@ -21,20 +22,29 @@ std::string format_chatml(std::string_view user) {
   return format_chatml(k_smollm2_default_system, user);
 }
 
-std::vector<int32_t> encode_chatml(const tokenizer& tok, std::string_view system,
-                                   std::string_view user, bool add_special) {
-  const auto start = tok.find("<|im_start|>");
-  const auto end = tok.find("<|im_end|>");
+namespace {
+
+// After BOS (where add_special and the tokenizer adds one), each turn as
+// <start>role\ntext<end>\n, then <start>reply_role\n for the model to go
+// on. Raw text between two markers is one fragment, as when llama.cpp cuts
+// the markers out of the whole prompt: "system\n" and the message tokenize
+// together. Throws std::invalid_argument, naming `caller`, when the
+// vocabulary has no token for either marker.
+std::vector<int32_t> encode_turns(
+    const tokenizer& tok, std::string_view caller, std::string_view start_marker,
+    std::string_view end_marker,
+    std::initializer_list<std::pair<std::string_view, std::string_view>> turns,
+    std::string_view reply_role, bool add_special) {
+  const auto start = tok.find(start_marker);
+  const auto end = tok.find(end_marker);
   if (!start || !end) {
-    throw std::invalid_argument(
-        "encode_chatml: the vocabulary has no <|im_start|>/<|im_end|> tokens");
+    throw std::invalid_argument(std::string(caller) + ": the vocabulary has no " +
+                                std::string(start_marker) + "/" + std::string(end_marker) +
+                                " tokens");
   }
   std::vector<int32_t> ids;
   if (add_special && tok.add_bos()) ids.push_back(tok.bos());
-  // Raw text between two markers is one fragment, as when llama.cpp cuts the
-  // markers out of the whole prompt: "system\n" and the message tokenize
-  // together.
-  const auto turn = [&](std::string_view role, std::string_view text) {
+  for (const auto& [role, text] : turns) {
     ids.push_back(*start);
     std::string raw(role);
     raw += '\n';
@@ -42,11 +52,18 @@ std::vector<int32_t> encode_chatml(const tokenizer& tok, std::string_view system
     tok.encode(raw, ids, false, false);
     ids.push_back(*end);
     tok.encode("\n", ids, false, false);
-  };
-  turn("system", system);
-  turn("user", user);
+  }
   ids.push_back(*start);
-  tok.encode("assistant\n", ids, false, false);
+  tok.encode(std::string(reply_role) + "\n", ids, false, false);
+  return ids;
+}
+
+}  // namespace
+
+std::vector<int32_t> encode_chatml(const tokenizer& tok, std::string_view system,
+                                   std::string_view user, bool add_special) {
+  auto ids = encode_turns(tok, "encode_chatml", "<|im_start|>", "<|im_end|>",
+                          {{"system", system}, {"user", user}}, "assistant", add_special);
   if (add_special && tok.add_eos()) ids.push_back(tok.eos());
   return ids;
 }
@@ -94,23 +111,8 @@ std::string format_gemma(std::string_view user) {
 }
 
 std::vector<int32_t> encode_gemma(const tokenizer& tok, std::string_view user, bool add_special) {
-  const auto start = tok.find("<start_of_turn>");
-  const auto end = tok.find("<end_of_turn>");
-  if (!start || !end) {
-    throw std::invalid_argument(
-        "encode_gemma: the vocabulary has no <start_of_turn>/<end_of_turn> tokens");
-  }
-  std::vector<int32_t> ids;
-  if (add_special && tok.add_bos()) ids.push_back(tok.bos());
-  ids.push_back(*start);
-  std::string raw = "user\n";
-  raw += user;
-  tok.encode(raw, ids, false, false);
-  ids.push_back(*end);
-  tok.encode("\n", ids, false, false);
-  ids.push_back(*start);
-  tok.encode("model\n", ids, false, false);
-  return ids;
+  return encode_turns(tok, "encode_gemma", "<start_of_turn>", "<end_of_turn>", {{"user", user}},
+                      "model", add_special);
 }
 
 std::vector<int32_t> encode_chat(const tokenizer& tok, chat_format f, std::string_view user,

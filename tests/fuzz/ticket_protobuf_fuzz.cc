@@ -9,36 +9,19 @@
 //   build-fuzz/tests/fuzz/fuzz_ticket_protobuf tests/fuzz/corpus/ticket_protobuf   (ops/fuzz.sh)
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <string_view>
 
-#include <google/protobuf/util/message_differencer.h>
-
-#include "schemas/codec.h"
-#include "tests/fuzz/fuzz_check.h"
+#include "tests/fuzz/ticket_checks.h"
 
 namespace schemas = triage::schemas;
-using google::protobuf::util::MessageDifferencer;
-
-namespace {
-
-// Both tickets on stderr, for the report of a failed round trip.
-bool same(const triage::v1::TicketEvent& a, const triage::v1::TicketEvent& b) {
-  if (MessageDifferencer::Equals(a, b)) return true;
-  std::fprintf(stderr, "first:  %s\nsecond: %s\n", a.ShortDebugString().c_str(),
-               b.ShortDebugString().c_str());
-  return false;
-}
-
-}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string_view bytes(reinterpret_cast<const char*>(data), size);
   // What the worker does with a record: auto-detect (JSON only if it starts with '{' or '[').
-  auto guessed = schemas::decode_ticket(bytes, {.max_text_bytes = 4096});
+  auto guessed = triage::fuzz::decode(bytes, schemas::wire_format::auto_detect);
   if (!guessed) FUZZ_CHECK(!guessed.error().message.empty(), "decode error without a message");
 
-  auto r = schemas::decode_ticket(bytes, {.format = schemas::wire_format::protobuf, .max_text_bytes = 4096});
+  auto r = triage::fuzz::decode(bytes, schemas::wire_format::protobuf);
   if (!r) {
     FUZZ_CHECK(!r.error().message.empty(), "decode error without a message");
     return 0;
@@ -50,21 +33,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // reads as JSON by design (schemas/codec.h).
   if (bytes[0] != '{' && bytes[0] != '[') {
     FUZZ_CHECK(guessed.has_value(), "auto-detect refuses a valid protobuf ticket");
-    FUZZ_CHECK(same(ticket, guessed.value()), "auto-detect decodes a protobuf ticket differently");
+    FUZZ_CHECK(triage::fuzz::same(ticket, guessed.value()),
+               "auto-detect decodes a protobuf ticket differently");
   }
-
-  auto wire = schemas::decode_ticket(ticket.SerializeAsString(),
-                                     {.format = schemas::wire_format::protobuf, .max_text_bytes = 4096});
-  FUZZ_CHECK(wire.has_value(), "re-serialized ticket does not decode");
-  FUZZ_CHECK(same(ticket, wire.value()), "protobuf round trip changed the ticket");
-
-  // JSON has no place for unknown fields (protobuf keeps them, also inside
-  // created_at): the JSON round trip gives the ticket without them.
-  auto json = schemas::decode_ticket(schemas::to_json(ticket),
-                                     {.format = schemas::wire_format::json, .max_text_bytes = 4096});
-  FUZZ_CHECK(json.has_value(), "to_json() output does not decode");
-  triage::v1::TicketEvent known = ticket;
-  known.DiscardUnknownFields();
-  FUZZ_CHECK(same(known, json.value()), "JSON round trip changed the ticket");
+  triage::fuzz::check_round_trips(ticket, schemas::wire_format::protobuf);
   return 0;
 }
