@@ -1,7 +1,8 @@
 // add.comp: c[i] = a[i] + b[i] over `count` elements, one invocation each.
 //
 // Variants (compute/shaders/CMakeLists.txt): TYPE is the element type,
-// float by default.
+// float by default. With BROADCAST, b holds `b_count` elements repeated:
+// c[i] = a[i] + b[i % b_count] (a bias row added to every row).
 #version 450
 
 #include "common.glsl"
@@ -12,6 +13,9 @@
 
 layout(push_constant) uniform push_constants {
   uint count;  // elements in a, b and c
+#ifdef BROADCAST
+  uint b_count;  // elements in b
+#endif
 } pc;
 
 layout(std430, binding = 0) readonly buffer buffer_a { TYPE a[]; };
@@ -23,5 +27,9 @@ void main() {
   if (!in_bounds(i, pc.count)) {
     return;
   }
+#ifdef BROADCAST
+  c[i] = a[i] + b[i % pc.b_count];
+#else
   c[i] = a[i] + b[i];
+#endif
 }

@@ -13,6 +13,9 @@
 // every cached position: query row t is the token at key row t + kv_pos0,
 // so it attends to rows first[t] .. t + kv_pos0 (kv_pos0 = 0: prefill).
 //
+// A sliding window (Gemma 3's local layers; window = 0: none) keeps the last
+// `window` of those rows, the query's own included.
+//
 // Specialization constant 3, ROUND_F16 (0 or 1): round q, k, v and the
 // attention weights to F16 precision as they are read, as the CPU engine's
 // f16_attention and llama.cpp's F16 KV cache do (computing stays f32).
@@ -33,6 +36,7 @@ layout(push_constant) uniform push_constants {
   uint ldkv;  // floats per row of k and v (n_kv_heads * head_dim)
   float scale;
   uint kv_pos0;  // key row of query row 0 (the positions already cached)
+  uint window;   // most keys per query, its own included (0: no limit)
 } pc;
 
 layout(std430, binding = 0) readonly buffer buffer_q { float q[]; };
@@ -58,8 +62,10 @@ void main() {
   for (uint d = tid; d < hd; d += WG) q_head[d] = maybe_f16(q[t * pc.ldq + h * hd + d]);
   barrier();
 
-  const uint first = uint(first_row[t]);
-  const uint count = t + pc.kv_pos0 - first + 1u;
+  const uint self = t + pc.kv_pos0;  // the query's own key row
+  uint first = uint(first_row[t]);
+  if (pc.window != 0u && self + 1u > pc.window) first = max(first, self + 1u - pc.window);
+  const uint count = self - first + 1u;
   float run_max = -1.0 / 0.0;  // -inf
   float run_sum = 0.0;
   float acc[4] = float[4](0.0, 0.0, 0.0, 0.0);

@@ -28,6 +28,61 @@ int w_i8(uint byte_offset) {
   return bitfieldExtract(int(w_u8(byte_offset)), 0, 8);  // sign-extends bit 7
 }
 
+// The 4 bytes at any byte offset (two loads when unaligned).
+uint w_word(uint byte_offset) {
+  const uint shift = (byte_offset & 3u) * 8u;
+  const uint lo = w_data[byte_offset >> 2];
+  if (shift == 0u) return lo;
+  return (lo >> shift) | (w_data[(byte_offset >> 2) + 1u] << (32u - shift));
+}
+
+// --- where one block of 32 of a row keeps its fields (for dequant,
+// dequant_block and codes.glsl's decode_codes) ---
+
+#if defined(DATA_A_Q4_0) || defined(DATA_A_Q4_1)
+// Block b of a Q4_0 or Q4_1 row: element j is d * q_j + m, with q_j the low
+// (j < 16) or high nibble of byte j % 16 of the 16 bytes at qs.
+void q4_block(uint row, uint b, out float d, out float m, out uint qs) {
+#if defined(DATA_A_Q4_0)
+  const uint base = row + 18u * b;
+  d = w_f16(base);
+  m = -8.0 * d;
+  qs = base + 2u;
+#else
+  const uint base = row + 20u * b;
+  const vec2 dm = unpackHalf2x16(w_word(base));
+  d = dm.x;
+  m = dm.y;
+  qs = base + 4u;
+#endif
+}
+#elif defined(DATA_A_Q4_K)
+// Block b of a Q4_K row (sub-block b % 8 of super-block b / 8): element i is
+// scale * q_i - offset, with q_i the nibble at `shift` of byte i of the 32
+// bytes at qs. The 6-bit scales and mins of the 8 sub-blocks are packed in
+// the 12 bytes after the F16 d and dmin.
+void q4k_block(uint row, uint b, out float scale, out float offset, out uint qs,
+               out uint shift) {
+  const uint base = row + (b >> 3) * 144u;
+  const uint sub = b & 7u;
+  const vec2 dm = unpackHalf2x16(w_word(base));
+  const uint s = base + 4u;
+  uint sc, m;
+  if (sub < 4u) {
+    sc = w_u8(s + sub) & 63u;
+    m = w_u8(s + sub + 4u) & 63u;
+  } else {
+    sc = (w_u8(s + sub + 4u) & 15u) | ((w_u8(s + sub - 4u) >> 6) << 4);
+    m = (w_u8(s + sub + 4u) >> 4) | ((w_u8(s + sub) >> 6) << 4);
+  }
+  scale = dm.x * float(sc);
+  offset = dm.y * float(m);
+  // Chunk sub / 2 of 32 bytes: low nibbles are sub-block 2c, high 2c + 1.
+  qs = base + 16u + 32u * (sub >> 1);
+  shift = 4u * (sub & 1u);
+}
+#endif
+
 #if defined(DATA_A_F32)
 float dequant(uint row, uint k) {
   return uintBitsToFloat(w_data[(row >> 2) + k]);
@@ -65,23 +120,13 @@ float dequant(uint row, uint k) {
 #elif defined(DATA_A_Q4_K)
 // 144-byte super-blocks of 256: F16 d, F16 dmin, 12 bytes of 6-bit scales and
 // mins, 128 bytes of nibbles in 4 chunks of 64 (low nibbles: sub-block 2c,
-// high: 2c + 1).
+// high: 2c + 1); see q4k_block.
 float dequant(uint row, uint k) {
-  const uint base = row + (k >> 8) * 144u;
-  const uint j = k & 255u;
-  const uint chunk = j >> 6, l = j & 63u;
-  const uint sub = 2u * chunk + (l >> 5);
-  const uint s = base + 4u;  // scales
-  uint sc, m;
-  if (sub < 4u) {
-    sc = w_u8(s + sub) & 63u;
-    m = w_u8(s + sub + 4u) & 63u;
-  } else {
-    sc = (w_u8(s + sub + 4u) & 15u) | ((w_u8(s + sub - 4u) >> 6) << 4);
-    m = (w_u8(s + sub + 4u) >> 4) | ((w_u8(s + sub) >> 6) << 4);
-  }
-  const uint q = (w_u8(base + 16u + 32u * chunk + (l & 31u)) >> (l < 32u ? 0u : 4u)) & 15u;
-  return w_f16(base) * float(sc) * float(q) - w_f16(base + 2u) * float(m);
+  float scale, offset;
+  uint qs, shift;
+  q4k_block(row, k >> 5, scale, offset, qs, shift);
+  const uint q = (w_u8(qs + (k & 31u)) >> shift) & 15u;
+  return scale * float(q) - offset;
 }
 #elif defined(DATA_A_Q6_K)
 // 210-byte super-blocks of 256: 128 bytes ql, 64 bytes qh, 16 int8 scales,
@@ -108,14 +153,6 @@ float dequant(uint row, uint k) {
 // 4 int8): on lavapipe every load costs a loop over the SIMD lanes, so this
 // is what makes the matrix kernels fast there. Precondition: the row holds
 // at least 32b + 32 elements.
-
-// The 4 bytes at any byte offset (two loads when unaligned).
-uint w_word(uint byte_offset) {
-  const uint shift = (byte_offset & 3u) * 8u;
-  const uint lo = w_data[byte_offset >> 2];
-  if (shift == 0u) return lo;
-  return (lo >> shift) | (w_data[(byte_offset >> 2) + 1u] << (32u - shift));
-}
 
 // 32 nibbles: the low (shift 0) or high (shift 4) halves of 32 bytes at o,
 // element i from byte i.
@@ -157,16 +194,9 @@ void dequant_block(uint row, uint b, inout float v[32]) {
 }
 #elif defined(DATA_A_Q4_0) || defined(DATA_A_Q4_1)
 void dequant_block(uint row, uint b, inout float v[32]) {
-#if defined(DATA_A_Q4_0)
-  const uint base = row + 18u * b;
-  const float d = w_f16(base), m = -8.0 * d;
-  const uint qs = base + 2u;
-#else
-  const uint base = row + 20u * b;
-  const vec2 dm = unpackHalf2x16(w_word(base));
-  const float d = dm.x, m = dm.y;
-  const uint qs = base + 4u;
-#endif
+  float d, m;
+  uint qs;
+  q4_block(row, b, d, m, qs);
   // Byte j: element j (low nibble) and j + 16 (high nibble).
   for (uint w = 0; w < 4u; ++w) {
     const uint word = w_word(qs + 4u * w);
@@ -179,21 +209,10 @@ void dequant_block(uint row, uint b, inout float v[32]) {
 }
 #elif defined(DATA_A_Q4_K)
 void dequant_block(uint row, uint b, inout float v[32]) {
-  const uint base = row + (b >> 3) * 144u;
-  const uint sub = b & 7u;
-  const vec2 dm = unpackHalf2x16(w_word(base));
-  uint sc, m;
-  const uint s = base + 4u;
-  if (sub < 4u) {
-    sc = w_u8(s + sub) & 63u;
-    m = w_u8(s + sub + 4u) & 63u;
-  } else {
-    sc = (w_u8(s + sub + 4u) & 15u) | ((w_u8(s + sub - 4u) >> 6) << 4);
-    m = (w_u8(s + sub + 4u) >> 4) | ((w_u8(s + sub) >> 6) << 4);
-  }
-  // Chunk sub / 2 of 32 bytes: low nibbles are sub-block 2c, high 2c + 1.
-  nibbles32(base + 16u + 32u * (sub >> 1), 4u * (sub & 1u), v);
-  const float scale = dm.x * float(sc), offset = dm.y * float(m);
+  float scale, offset;
+  uint qs, shift;
+  q4k_block(row, b, scale, offset, qs, shift);
+  nibbles32(qs, shift, v);
   for (uint i = 0; i < 32u; ++i) v[i] = scale * v[i] - offset;
 }
 #elif defined(DATA_A_Q6_K)

@@ -21,24 +21,18 @@
 
 #include <nlohmann/json.hpp>
 
-#include "compute/cpu/half.h"
 #include "compute/model/model.h"
 #include "compute/tests/test_files.h"
+#include "compute/tests/tiny_gguf.h"
 #include "compute/tokenizer/tokenizer.h"
 
 namespace {
 
 using triage::model::model;
+using triage::test::cosine;
+using triage::test::gemma_path;
+using triage::test::max_abs_diff;
 using triage::test_files::golden_dir;
-
-std::filesystem::path gemma_path() {
-  if (const char* env = std::getenv("TRIAGE_GEMMA_MODEL"); env != nullptr && *env != '\0') {
-    return env;
-  }
-  const char* home = std::getenv("HOME");
-  return std::filesystem::path(home != nullptr ? home : "") /
-         ".cache/triage/models/gemma-3-270m-q4_k_m.gguf";
-}
 
 struct golden_prompt {
   std::string name;
@@ -81,10 +75,8 @@ std::vector<golden_prompt> load_golden() {
         g.step_logits.push_back(step.at("logits").get<std::vector<float>>());
       }
     }
-    std::vector<uint16_t> h(n_sample);
-    bin.read(reinterpret_cast<char*>(h.data()), static_cast<std::streamsize>(h.size() * 2));
-    if (!bin) return {};
-    for (uint16_t v : h) g.sample.push_back(triage::cpu::fp16_to_fp32(v));
+    g.sample = triage::test::read_f16(bin, n_sample);
+    if (g.sample.empty()) return {};
     out.push_back(std::move(g));
   }
   return out;
@@ -134,22 +126,6 @@ compared at_golden_points(std::span<const float> logits, const golden_prompt& g)
     c.ref.push_back(g.top_logits[i]);
   }
   return c;
-}
-
-double cosine(std::span<const float> a, std::span<const float> b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-double max_abs_diff(std::span<const float> a, std::span<const float> b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
-  return m;
 }
 
 // How the engine relates to llama.cpp on this file. The goldens are

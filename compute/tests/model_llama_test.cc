@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include "compute/tests/test_files.h"
+#include "compute/tests/tiny_gguf.h"
 
 #include <algorithm>
 #include <chrono>
@@ -21,7 +22,6 @@
 #include <nlohmann/json.hpp>
 
 #include "compute/cpu/cpu_features.h"
-#include "compute/cpu/half.h"
 #include "compute/model/model.h"
 
 namespace {
@@ -29,6 +29,8 @@ namespace {
 using triage::model::model;
 using triage::model::pooling;
 
+using triage::test::cosine;
+using triage::test::max_abs_diff;
 using triage::test_files::golden_dir;
 using triage::test_files::model_path;
 
@@ -66,29 +68,10 @@ std::vector<golden_prompt> load_golden() {
     }
     if (p.contains("pooled_last")) g.pooled_last = p.at("pooled_last").get<std::vector<float>>();
     if (p.contains("pooled_mean")) g.pooled_mean = p.at("pooled_mean").get<std::vector<float>>();
-    std::vector<uint16_t> h(static_cast<size_t>(n_vocab));
-    bin.read(reinterpret_cast<char*>(h.data()), static_cast<std::streamsize>(h.size() * 2));
-    g.logits.resize(h.size());
-    for (size_t i = 0; i < h.size(); ++i) g.logits[i] = triage::cpu::fp16_to_fp32(h[i]);
+    g.logits = triage::test::read_f16(bin, static_cast<size_t>(n_vocab));
     out.push_back(std::move(g));
   }
   return out;
-}
-
-double cosine(std::span<const float> a, std::span<const float> b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-double max_abs_diff(std::span<const float> a, std::span<const float> b) {
-  double m = 0;
-  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::fabs(static_cast<double>(a[i]) - b[i]));
-  return m;
 }
 
 class model_smollm2 : public ::testing::Test {

@@ -15,42 +15,26 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
-#include "compute/gguf/writer.h"
 #include "compute/model/errc.h"
 #include "compute/model/model.h"
 #include "compute/tests/test_files.h"
+#include "compute/tests/tiny_gguf.h"
 
 namespace {
 
-using triage::gguf::tensor_type;
 using triage::gguf::value;
 using triage::model::model;
+using triage::test::cosine;
+using triage::test::file_guard;
+using triage::test::tiny::vocab;
 
-constexpr uint32_t dim = 64, n_heads = 4, n_kv_heads = 2, ffn = 128, layers = 3, context = 256;
-constexpr uint32_t head_dim = dim / n_heads;
-constexpr uint32_t vocab = 260;
 constexpr uint64_t tensor_base = 1000;  // TENSOR_BASE in make_tiny_rope.py
 constexpr float linear_factor = 4.0f;
 const std::vector<float> freq_factors = {1.0f, 1.5f, 2.0f, 3.0f, 4.0f, 6.0f, 8.0f, 8.0f};
-
-// Uniform in [-0.5, 0.5): the low 24 bits of a splitmix64-style hash of
-// (tensor, element). Same arithmetic as value() in make_tiny_qwen2.py.
-std::vector<float> hashed(uint64_t tensor, size_t count) {
-  std::vector<float> out(count);
-  for (size_t i = 0; i < count; ++i) {
-    uint64_t h = (i + 1) * 0x9E3779B97F4A7C15ull + tensor * 0xBF58476D1CE4E5B9ull;
-    h ^= h >> 31;
-    h *= 0x94D049BB133111EBull;
-    h ^= h >> 29;
-    out[i] = static_cast<float>(h & 0xFFFFFF) * (1.0f / 16777216.0f) - 0.5f;
-  }
-  return out;
-}
 
 // How the file states its RoPE scaling. none, linear and freqs are the
 // script's variants; scale_linear is linear under the older key (llama.cpp
@@ -58,61 +42,14 @@ std::vector<float> hashed(uint64_t tensor, size_t count) {
 enum class scaling { none, linear, scale_linear, freqs, yarn };
 
 std::filesystem::path write_tiny_llama(const std::string& tag, scaling s) {
-  const auto path = std::filesystem::temp_directory_path() /
-                    ("triage_rope_" + tag + "_" + std::to_string(::getpid()) + ".gguf");
-  triage::gguf::writer w;
-  w.set("general.architecture", value::string("llama"));
-  w.set("llama.block_count", value::u32(layers));
-  w.set("llama.context_length", value::u32(context));
-  w.set("llama.embedding_length", value::u32(dim));
-  w.set("llama.feed_forward_length", value::u32(ffn));
-  w.set("llama.attention.head_count", value::u32(n_heads));
-  w.set("llama.attention.head_count_kv", value::u32(n_kv_heads));
-  w.set("llama.rope.dimension_count", value::u32(head_dim));
-  w.set("llama.rope.freq_base", value::f32(10000.0f));
-  w.set("llama.attention.layer_norm_rms_epsilon", value::f32(1e-5f));
-  w.set("tokenizer.ggml.eos_token_id", value::u32(257));
+  triage::test::tiny_model_spec spec{.layers = 3, .tensor_base = tensor_base};
   if (s == scaling::linear || s == scaling::yarn) {
-    w.set("llama.rope.scaling.type", value::string(s == scaling::linear ? "linear" : "yarn"));
-    w.set("llama.rope.scaling.factor", value::f32(linear_factor));
+    spec.extra_keys = {{"llama.rope.scaling.type", value::string(s == scaling::linear ? "linear" : "yarn")},
+                       {"llama.rope.scaling.factor", value::f32(linear_factor)}};
   }
-  if (s == scaling::scale_linear) w.set("llama.rope.scale_linear", value::f32(linear_factor));
-
-  uint64_t n = tensor_base;  // tensor number, in the script's order
-  const auto add = [&](const std::string& name, const std::vector<float>& v, std::vector<uint64_t> dims) {
-    ++n;
-    w.add_tensor(name, tensor_type::f32, dims, std::as_bytes(std::span<const float>(v)));
-  };
-  const auto mat = [&](const std::string& name, uint32_t rows, uint32_t cols, float gain) {
-    const float scale = gain / std::sqrt(static_cast<float>(cols)) * 2.0f;
-    auto v = hashed(n, static_cast<size_t>(rows) * cols);
-    for (auto& x : v) x *= scale;
-    add(name, v, {cols, rows});
-  };
-  const auto norm = [&](const std::string& name, uint32_t size) {
-    auto v = hashed(n, size);
-    for (auto& x : v) x = 1.0f + x * 0.2f;
-    add(name, v, {size});
-  };
-  mat("token_embd.weight", vocab, dim, 16.0f);
-  norm("output_norm.weight", dim);
-  mat("output.weight", vocab, dim, 4.0f);
-  for (uint32_t l = 0; l < layers; ++l) {
-    const std::string p = "blk." + std::to_string(l) + ".";
-    norm(p + "attn_norm.weight", dim);
-    mat(p + "attn_q.weight", n_heads * head_dim, dim, 2.0f);
-    mat(p + "attn_k.weight", n_kv_heads * head_dim, dim, 2.0f);
-    mat(p + "attn_v.weight", n_kv_heads * head_dim, dim, 1.0f);
-    mat(p + "attn_output.weight", dim, n_heads * head_dim, 0.5f);
-    norm(p + "ffn_norm.weight", dim);
-    mat(p + "ffn_gate.weight", ffn, dim, 1.0f);
-    mat(p + "ffn_up.weight", ffn, dim, 1.0f);
-    mat(p + "ffn_down.weight", dim, ffn, 0.5f);
-  }
-  if (s == scaling::freqs) add("rope_freqs.weight", freq_factors, {head_dim / 2});
-  auto ok = w.write_file(path);
-  EXPECT_TRUE(ok) << ok.error().what();
-  return path;
+  if (s == scaling::scale_linear) spec.extra_keys = {{"llama.rope.scale_linear", value::f32(linear_factor)}};
+  if (s == scaling::freqs) spec.rope_freqs = freq_factors;
+  return triage::test::write_tiny_model("rope_" + tag, spec);
 }
 
 const nlohmann::json& golden() {
@@ -123,26 +60,6 @@ const nlohmann::json& golden() {
   }();
   return g;
 }
-
-double cosine(std::span<const float> a, std::span<const float> b) {
-  double ab = 0, aa = 0, bb = 0;
-  for (size_t i = 0; i < a.size(); ++i) {
-    ab += static_cast<double>(a[i]) * b[i];
-    aa += static_cast<double>(a[i]) * a[i];
-    bb += static_cast<double>(b[i]) * b[i];
-  }
-  return ab / std::sqrt(aa * bb);
-}
-
-class file_guard {
- public:
-  explicit file_guard(std::filesystem::path p) : path_(std::move(p)) {}
-  ~file_guard() { std::filesystem::remove(path_); }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
 
 struct agreement {
   double min_cosine = 1, max_diff = 0;

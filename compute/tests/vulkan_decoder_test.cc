@@ -31,7 +31,6 @@
 #include "compute/classifier/generate.h"
 #include "compute/gguf/writer.h"
 #include "compute/model/model.h"
-#include "compute/tests/test_files.h"
 #include "compute/tests/vulkan_test_util.h"
 #include "compute/tokenizer/tokenizer.h"
 #include "compute/vulkan/vk_decoder.h"
@@ -304,15 +303,10 @@ TEST_F(vulkan_decoder, lora_adapters_merged_at_load_match_the_cpu_engine) {
 
 // --- the real model ---
 
-class vulkan_decoder_smollm2 : public test::vulkan_fixture {};
+// path, cpu and tok: the SmolLM2 file, on the CPU engine, and its tokenizer.
+class vulkan_decoder_smollm2 : public test::smollm2_fixture {};
 
 TEST_F(vulkan_decoder_smollm2, greedy_continuation_and_constrained_generation_match_the_cpu) {
-  const auto path = test_files::model_path();
-  ASSERT_TRUE(std::filesystem::exists(path)) << path << " (ops/setup.sh installs it)";
-  auto cpu = model::model::load(path.string(), {.threads = 2});
-  ASSERT_TRUE(cpu) << cpu.error().what();
-  auto tok = tokenizer::tokenizer::from_gguf(cpu.value().gguf());
-  ASSERT_TRUE(tok) << tok.error().what();
   auto gpu = vk_model::load(path.string(), {.device = {.allow_cpu = true,
                                                        .validation = test::validate()}});
   ASSERT_TRUE(gpu) << gpu.error().what();

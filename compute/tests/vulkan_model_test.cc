@@ -2,16 +2,20 @@
 // against the CPU engine (compute/model/model.h), on the real model file:
 // pooled last and mean states and last-token logits of a ragged batch of
 // ticket-like prompts of different lengths. The CPU engine quantizes matmul
-// inputs to 8 bits; the Vulkan path keeps them f32 (both round Q, K, V to
-// F16), so the bounds are on cosine similarity, not element-wise error:
+// inputs to 8 bits per block of 32; so does the Vulkan path by default
+// (vk_model_options::q8_activations), which brings the logits closer than
+// f32 inputs (worst sequence 0.99911 against 0.99846 on lavapipe,
+// with the CPU engine's fused-multiply-add RoPE mirrored in rope.comp; the
+// fma alone changed no figure at 6 digits). Both round Q, K, V to F16. The
+// bounds are on cosine similarity, not element-wise error:
 //  - pooled last and mean states (what classification reads): > 0.999 for
-//    every sequence (observed >= 0.9993);
-//  - last-token logits: > 0.999 on average over the batch and > 0.998 for
-//    each sequence (observed >= 0.9988). The output layer amplifies the
-//    8-bit noise of the CPU path: the CPU engine's own two kernel families
-//    (AVX2, scalar) differ by a logits cosine of 0.9954 on one prompt (see
-//    model_llama_test.cc), so 0.999 per sequence is not a bound the CPU
-//    engine meets against itself;
+//    every sequence (observed >= 0.99967);
+//  - last-token logits: > 0.9995 on average over the batch (observed
+//    0.99962) and > 0.9985 for each sequence (observed >= 0.99911). The
+//    output layer amplifies the 8-bit noise of the CPU path: the CPU
+//    engine's own two kernel families (AVX2, scalar) differ by a logits
+//    cosine of 0.9954 on one prompt (see model_llama_test.cc), so a tighter
+//    per-sequence bound would test luck, not the shaders;
 //  - the same top-1 token, unless the CPU's best two are within 0.5 logits
 //    (a near tie, as model_llama_test.cc counts it).
 #include <gtest/gtest.h>
@@ -42,15 +46,9 @@ double cosine(std::span<const float> a, std::span<const float> b) {
   return ab / std::sqrt(aa * bb);
 }
 
-class vulkan_model : public test::vulkan_fixture {};
+class vulkan_model : public test::smollm2_fixture {};
 
 TEST_F(vulkan_model, smollm2_matches_cpu_engine_on_a_ragged_batch) {
-  const auto path = test_files::model_path();
-  ASSERT_TRUE(std::filesystem::exists(path)) << path << " (ops/setup.sh installs it)";
-  auto cpu = model::model::load(path.string(), {.threads = 2});
-  ASSERT_TRUE(cpu) << cpu.error().what();
-  auto tok = tokenizer::tokenizer::from_gguf(cpu.value().gguf());
-  ASSERT_TRUE(tok) << tok.error().what();
   const std::vector<std::string> tickets = {
       "Refund",
       "My card was charged twice for the same order, please help.",
@@ -61,14 +59,15 @@ TEST_F(vulkan_model, smollm2_matches_cpu_engine_on_a_ragged_batch) {
   };
   std::vector<std::vector<int32_t>> seqs;
   for (const auto& t : tickets) {
-    seqs.push_back(tok.value().encode(t));
+    seqs.push_back(tok->encode(t));
     ASSERT_FALSE(seqs.back().empty());
   }
 
   const model::forward_options fo{.pool = model::pooling::both, .want_logits = true};
-  const auto ref = cpu.value().forward(seqs, fo);
+  const auto ref = cpu->forward(seqs, fo);
 
-  // A micro-batch limit that splits the batch into several submits.
+  // A micro-batch limit that splits the batch into several submits; int8
+  // activations as the CPU engine's (the default).
   auto gpu = vk_model::load(path.string(), {.device = {.allow_cpu = true,
                                                        .validation = test::validate()},
                                             .max_batch_tokens = 48});
@@ -89,7 +88,7 @@ TEST_F(vulkan_model, smollm2_matches_cpu_engine_on_a_ragged_batch) {
                 static_cast<long long>(s), seqs[s].size(), c_last, c_mean, c_logits);
     EXPECT_GT(c_last, 0.999);
     EXPECT_GT(c_mean, 0.999);
-    EXPECT_GT(c_logits, 0.998);
+    EXPECT_GT(c_logits, 0.9985);
     logits_sum += c_logits;
     const auto cpu_logits = ref.logits_of(s), gpu_logits = out.logits_of(s);
     const auto top = [](std::span<const float> l) {
@@ -101,15 +100,11 @@ TEST_F(vulkan_model, smollm2_matches_cpu_engine_on_a_ragged_batch) {
           << "top-1 " << gpu_top << ", CPU " << cpu_top;
     }
   }
-  EXPECT_GT(logits_sum / static_cast<double>(ref.n_seqs), 0.999);
+  EXPECT_GT(logits_sum / static_cast<double>(ref.n_seqs), 0.9995);
 }
 
 TEST_F(vulkan_model, pools_an_inner_layer_and_rejects_bad_input) {
-  const auto path = test_files::model_path();
-  ASSERT_TRUE(std::filesystem::exists(path)) << path;
   // Two blocks only: a quick check of the unnormalised residual pool.
-  auto cpu = model::model::load(path.string(), {.threads = 2});
-  ASSERT_TRUE(cpu) << cpu.error().what();
   // Weights in buffers of at most 1 MB: the 30 MB embedding (tied output)
   // is split into slices, as on a device with a small maxStorageBufferRange.
   auto gpu = vk_model::load(path.string(), {.device = {.allow_cpu = true},
@@ -117,7 +112,7 @@ TEST_F(vulkan_model, pools_an_inner_layer_and_rejects_bad_input) {
   ASSERT_TRUE(gpu) << gpu.error().what();
   const std::vector<std::vector<int32_t>> seqs = {{1, 2, 3, 4, 5, 6, 7}, {42}, {100, 200, 300}};
   const model::forward_options fo{.layer = 2, .pool = model::pooling::both};
-  const auto ref = cpu.value().forward(seqs, fo);
+  const auto ref = cpu->forward(seqs, fo);
   auto got = gpu.value().forward(seqs, fo);
   ASSERT_TRUE(got) << got.error().what();
   for (int64_t s = 0; s < ref.n_seqs; ++s) {

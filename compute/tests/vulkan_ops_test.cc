@@ -38,79 +38,34 @@ namespace triage::vulkan {
 namespace {
 
 using gguf::tensor_type;
+using test::matmul_case;
 using test::normalized_error;
+using test::random_floats;
 
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> out(n);
-  for (float& x : out) x = dist(rng);
-  return out;
-}
-
-class vulkan_ops : public test::vulkan_fixture {
- protected:
-  // begin(), the recording `f` makes, submit().
-  template <class F>
-  void run(F&& f) {
-    ASSERT_TRUE(ctx_->begin());
-    auto r = f(*ops_);
-    ASSERT_TRUE(r) << r.error().what();
-    auto s = ctx_->submit();
-    ASSERT_TRUE(s) << s.error().what();
-  }
-  void SetUp() override {
-    test::vulkan_fixture::SetUp();
-    if (ctx_) ops_ = &shared_ops(*ctx_);
-  }
-  // Shared with the context, for the same reason: pipelines compile once.
-  // Made after the shared context, so destroyed before it.
-  static ops& shared_ops(context& ctx) {
-    static const std::unique_ptr<ops> k = std::make_unique<ops>(ctx);
-    return *k;
-  }
-  ops* ops_ = nullptr;
-};
+class vulkan_ops : public test::ops_fixture {};
 
 // --- mul_mat and get_rows, per weight type ---
-
-struct matmul_case {
-  tensor_type type;
-  int rows, cols, m;
-};
-
-std::string case_name(const ::testing::TestParamInfo<matmul_case>& info) {
-  std::string t(gguf::type_name(info.param.type));
-  for (char& c : t) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return t + "_" + std::to_string(info.param.rows) + "x" + std::to_string(info.param.cols) +
-         "_m" + std::to_string(info.param.m);
-}
 
 class vulkan_mul_mat : public vulkan_ops, public ::testing::WithParamInterface<matmul_case> {};
 
 TEST_P(vulkan_mul_mat, matches_cpu_reference) {
-  const auto [type, rows, cols, m] = GetParam();
-  const auto values = random_floats(static_cast<size_t>(rows) * cols, rows * 31 + cols);
-  const auto bytes = cpu::quantize_weights(type, values, rows, cols);
-  const uint64_t row_bytes = *gguf::row_bytes(type, cols);
-  const cpu::matrix_view view{type, rows, cols, row_bytes, bytes.data()};
-  const auto x = random_floats(static_cast<size_t>(m) * cols, m + 7, -2.0f, 2.0f);
-  std::vector<float> ref(static_cast<size_t>(m) * rows);
-  cpu::matmul_reference(view, x.data(), m, ref.data());
+  const int rows = GetParam().rows, m = GetParam().m;
+  const test::matmul_problem p(GetParam());
+  const auto ref = p.reference();
 
   // Both kernels, and the row kernel also on the matrix split into slices of
   // 3 rows (as a matrix larger than maxStorageBufferRange would be).
   for (auto [kernel, slice_bytes] :
        {std::pair{matmul_kernel::rows, uint64_t{0}}, std::pair{matmul_kernel::tiles, uint64_t{0}},
-        std::pair{matmul_kernel::rows, row_bytes * 3 + 1}}) {
+        std::pair{matmul_kernel::rows, p.row_bytes * 3 + 1}}) {
     SCOPED_TRACE(kernel == matmul_kernel::rows ? "rows kernel" : "tiles kernel");
     ops_->set_matmul_kernel(kernel);
-    auto w = upload_matrix(*ctx_, view, slice_bytes);
+    auto w = upload_matrix(*ctx_, p.view, slice_bytes);
     ASSERT_TRUE(w) << w.error().what();
     if (slice_bytes != 0) {
       EXPECT_EQ(w.value().slices.size(), static_cast<size_t>((rows + 2) / 3));
     }
-    buffer bx = upload(x);
+    buffer bx = upload(p.x);
     buffer by = zeros(ref.size());
     run([&](ops& k) { return k.mul_mat(w.value(), bx, m, by); });
     ops_->set_matmul_kernel(matmul_kernel::automatic);
@@ -129,27 +84,15 @@ TEST_P(vulkan_mul_mat_q8, q8_activations_match_cpu_integer_kernels) {
   // which round them the same way: both compute the same products in a
   // different order (1e-4), and for Q4_0, Q4_1 and Q4_K the CPU keeps each
   // block's offset term (d_x * sum q_x) in F16: 2^-11 = 4.9e-4 relative on
-  // those terms, hence 1e-3 for them.
-  const auto [type, rows, cols, m] = GetParam();
-  const auto values = random_floats(static_cast<size_t>(rows) * cols, rows * 31 + cols);
-  const auto bytes = cpu::quantize_weights(type, values, rows, cols);
-  const cpu::matrix_view view{type, rows, cols, *gguf::row_bytes(type, cols), bytes.data()};
-  const auto x = random_floats(static_cast<size_t>(m) * cols, m + 7, -2.0f, 2.0f);
-  std::vector<float> ref(static_cast<size_t>(m) * rows);
-  cpu::thread_pool pool(1);
-  // The shaders round per 32 values for every type; the CPU engine uses Q8_K
-  // for Q6_K by default (cpu/quantize.h), so the reference is given the
-  // per-32 rounding explicitly.
-  cpu::q8_activations xq;
-  cpu::quantize_activations(x.data(), m, cols, xq, &pool, 0, cpu::q8_format::q8_0);
-  cpu::matmul(view, {x.data(), &xq, m, 0}, ref.data(), pool);
-  auto w = upload_matrix(*ctx_, view);
+  // those terms, hence 1e-3 for them (matmul_problem::q8_bound()).
+  const int m = GetParam().m;
+  const test::matmul_problem p(GetParam());
+  const auto ref = p.q8_reference();
+  auto w = upload_matrix(*ctx_, p.view);
   ASSERT_TRUE(w) << w.error().what();
-  buffer bx = upload(x), by = zeros(ref.size());
+  buffer bx = upload(p.x), by = zeros(ref.size());
   run([&](ops& k) { return k.mul_mat(w.value(), bx, m, by, 0, 0, /*q8_activations=*/true); });
-  const bool f16_offsets =
-      type == tensor_type::q4_0 || type == tensor_type::q4_1 || type == tensor_type::q4_k;
-  EXPECT_LT(normalized_error(read(by, ref.size()), ref), f16_offsets ? 1e-3 : 1e-4);
+  EXPECT_LT(normalized_error(read(by, ref.size()), ref), p.q8_bound());
 }
 
 TEST_P(vulkan_mul_mat, get_rows_matches_cpu_dequantize) {
@@ -179,32 +122,17 @@ TEST_P(vulkan_mul_mat, get_rows_matches_cpu_dequantize) {
 }
 
 std::vector<matmul_case> matmul_cases() {
-  std::vector<matmul_case> out;
-  for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::bf16, tensor_type::q8_0,
-                        tensor_type::q4_0, tensor_type::q4_1}) {
-    out.push_back({t, 1, 32, 1});
-    out.push_back({t, 67, 96, 5});     // m <= 8: the tall tile
-    out.push_back({t, 130, 576, 33});  // SmolLM2's dim; ragged tiles in n and m
-  }
-  for (tensor_type t : {tensor_type::q4_k, tensor_type::q6_k}) {
-    out.push_back({t, 3, 256, 1});
-    out.push_back({t, 70, 512, 9});
-  }
-  return out;
+  return test::matmul_cases({{1, 32, 1},
+                             {67, 96, 5},      // m <= 8: the tall tile
+                             {130, 576, 33}}); // SmolLM2's dim; ragged tiles in n and m
 }
 
-INSTANTIATE_TEST_SUITE_P(types, vulkan_mul_mat, ::testing::ValuesIn(matmul_cases()), case_name);
+INSTANTIATE_TEST_SUITE_P(types, vulkan_mul_mat, ::testing::ValuesIn(matmul_cases()),
+                         test::case_name);
 
-std::vector<matmul_case> quantized_cases() {
-  std::vector<matmul_case> out;
-  for (const matmul_case& c : matmul_cases()) {
-    if (cpu::uses_q8(c.type)) out.push_back(c);
-  }
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(types, vulkan_mul_mat_q8, ::testing::ValuesIn(quantized_cases()),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(types, vulkan_mul_mat_q8,
+                         ::testing::ValuesIn(test::quantized_cases(matmul_cases())),
+                         test::case_name);
 
 TEST_F(vulkan_ops, f32_matmul_takes_any_k) {
   // Float types need no whole blocks: k = 45 leaves a partial slice of 32.

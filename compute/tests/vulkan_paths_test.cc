@@ -43,62 +43,37 @@ namespace triage::vulkan {
 namespace {
 
 using gguf::tensor_type;
+using test::lower_type;
+using test::matmul_case;
 using test::normalized_error;
-
-std::vector<float> random_floats(size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  std::vector<float> out(n);
-  for (float& x : out) x = dist(rng);
-  return out;
-}
-
-std::string lower_type(tensor_type t) {
-  std::string s(gguf::type_name(t));
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
+using test::random_floats;
 
 constexpr shader_paths portable_paths{};
 constexpr shader_paths subgroup_only{.subgroup = true};
 constexpr shader_paths float16_only{.float16 = true};
 
-class vulkan_paths : public test::vulkan_fixture {
+class vulkan_paths : public test::ops_fixture {
  protected:
+  // Each test starts and ends with the device's paths and the automatic
+  // q8 kernel on the shared ops.
   void SetUp() override {
-    test::vulkan_fixture::SetUp();
-    if (ctx_) {
-      ops_ = &shared_ops(*ctx_);
-      ops_->set_paths(ctx_->device().paths);
-      ops_->set_q8_kernel(q8_kernel::automatic);
-    }
+    test::ops_fixture::SetUp();
+    restore_defaults();
   }
   void TearDown() override {
-    if (ops_) {
-      ops_->set_paths(ctx_->device().paths);
-      ops_->set_q8_kernel(q8_kernel::automatic);
-    }
-    test::vulkan_fixture::TearDown();
+    restore_defaults();
+    test::ops_fixture::TearDown();
   }
-  static ops& shared_ops(context& ctx) {
-    static const std::unique_ptr<ops> k = std::make_unique<ops>(ctx);
-    return *k;
-  }
-  template <class F>
-  void run(F&& f) {
-    ASSERT_TRUE(ctx_->begin());
-    auto r = f(*ops_);
-    ASSERT_TRUE(r) << r.error().what();
-    auto s = ctx_->submit();
-    ASSERT_TRUE(s) << s.error().what();
+  void restore_defaults() {
+    if (!ops_) return;
+    ops_->set_paths(ctx_->device().paths);
+    ops_->set_q8_kernel(q8_kernel::automatic);
   }
   // Sets `paths` on the shared ops; false (and a message) when the device
   // does not have them all.
   bool use(const shader_paths& paths) {
     return ops_->set_paths(paths) == paths;
   }
-
-  ops* ops_ = nullptr;
 };
 
 // --- which path is enabled and chosen ---
@@ -250,39 +225,25 @@ INSTANTIATE_TEST_SUITE_P(shapes, vulkan_paths_rows,
 
 // --- mul_mat per path ---
 
-struct matmul_case {
-  tensor_type type;
-  int rows, cols, m;
-};
-
-std::string case_name(const ::testing::TestParamInfo<matmul_case>& info) {
-  return lower_type(info.param.type) + "_" + std::to_string(info.param.rows) + "x" +
-         std::to_string(info.param.cols) + "_m" + std::to_string(info.param.m);
-}
-
 class vulkan_paths_mul_mat : public vulkan_paths,
                              public ::testing::WithParamInterface<matmul_case> {};
 
 TEST_P(vulkan_paths_mul_mat, float_activations_match_cpu_reference_on_every_path) {
-  const auto [type, rows, cols, m] = GetParam();
-  const auto values = random_floats(static_cast<size_t>(rows) * cols, rows * 31 + cols);
-  const auto bytes = cpu::quantize_weights(type, values, rows, cols);
-  const uint64_t row_bytes = *gguf::row_bytes(type, cols);
-  const cpu::matrix_view view{type, rows, cols, row_bytes, bytes.data()};
-  const auto x = random_floats(static_cast<size_t>(m) * cols, m + 7, -2.0f, 2.0f);
-  std::vector<float> ref(static_cast<size_t>(m) * rows);
-  cpu::matmul_reference(view, x.data(), m, ref.data());
+  const tensor_type type = GetParam().type;
+  const int m = GetParam().m;
+  const test::matmul_problem p(GetParam());
+  const auto ref = p.reference();
   for (const shader_paths& paths : {portable_paths, subgroup_only, float16_only}) {
     if (!use(paths)) {
       std::cout << "skipped: device has no " << to_string(paths) << " path\n";
       continue;
     }
     // Whole, and split in slices of 3 rows.
-    for (uint64_t slice_bytes : {uint64_t{0}, row_bytes * 3}) {
+    for (uint64_t slice_bytes : {uint64_t{0}, p.row_bytes * 3}) {
       SCOPED_TRACE(to_string(paths) + (slice_bytes ? ", slices" : ", whole"));
-      auto w = upload_matrix(*ctx_, view, slice_bytes);
+      auto w = upload_matrix(*ctx_, p.view, slice_bytes);
       ASSERT_TRUE(w) << w.error().what();
-      buffer bx = upload(x), by = zeros(ref.size());
+      buffer bx = upload(p.x), by = zeros(ref.size());
       run([&](ops& k) { return k.mul_mat(w.value(), bx, m, by); });
       std::string expected = "mul_mat_" + lower_type(type);
       if (paths.subgroup && m <= 8) expected = "mul_mat_sg_" + lower_type(type);
@@ -297,30 +258,20 @@ TEST_P(vulkan_paths_mul_mat, float_activations_match_cpu_reference_on_every_path
 class vulkan_paths_mul_mat_q8 : public vulkan_paths_mul_mat {};
 
 TEST_P(vulkan_paths_mul_mat_q8, int8_activations_match_cpu_integer_kernels_on_every_kernel) {
-  const auto [type, rows, cols, m] = GetParam();
-  const auto values = random_floats(static_cast<size_t>(rows) * cols, rows * 31 + cols);
-  const auto bytes = cpu::quantize_weights(type, values, rows, cols);
-  const uint64_t row_bytes = *gguf::row_bytes(type, cols);
-  const cpu::matrix_view view{type, rows, cols, row_bytes, bytes.data()};
-  const auto x = random_floats(static_cast<size_t>(m) * cols, m + 7, -2.0f, 2.0f);
-  std::vector<float> ref(static_cast<size_t>(m) * rows);
-  cpu::thread_pool pool(1);
-  cpu::q8_activations xq;
-  cpu::quantize_activations(x.data(), m, cols, xq, &pool, 0, cpu::q8_format::q8_0);
-  cpu::matmul(view, {x.data(), &xq, m, 0}, ref.data(), pool);
-  const bool f16_offsets =
-      type == tensor_type::q4_0 || type == tensor_type::q4_1 || type == tensor_type::q4_k;
-  const double bound = f16_offsets ? 1e-3 : 1e-4;
+  const tensor_type type = GetParam().type;
+  const int m = GetParam().m;
+  const test::matmul_problem p(GetParam());
+  const auto ref = p.q8_reference();
   for (q8_kernel kernel : {q8_kernel::float_rounding, q8_kernel::integer, q8_kernel::integer_dot}) {
     if (kernel == q8_kernel::integer_dot && !ctx_->device().paths.integer_dot) {
       std::cout << "skipped: device has no integer_dot path\n";
       continue;
     }
     ops_->set_q8_kernel(kernel);
-    for (uint64_t slice_bytes : {uint64_t{0}, row_bytes * 3}) {
-      auto w = upload_matrix(*ctx_, view, slice_bytes);
+    for (uint64_t slice_bytes : {uint64_t{0}, p.row_bytes * 3}) {
+      auto w = upload_matrix(*ctx_, p.view, slice_bytes);
       ASSERT_TRUE(w) << w.error().what();
-      buffer bx = upload(x), by = zeros(ref.size());
+      buffer bx = upload(p.x), by = zeros(ref.size());
       run([&](ops& k) { return k.mul_mat(w.value(), bx, m, by, 0, 0, /*q8_activations=*/true); });
       const std::string shader = ops_->last_shader();
       SCOPED_TRACE(shader + (slice_bytes ? ", slices" : ", whole"));
@@ -328,40 +279,24 @@ TEST_P(vulkan_paths_mul_mat_q8, int8_activations_match_cpu_integer_kernels_on_ev
                                  : kernel == q8_kernel::integer      ? "mul_mat_q8int_"
                                                                      : "mul_mat_q8dot_";
       EXPECT_EQ(shader, prefix + lower_type(type));
-      EXPECT_LT(normalized_error(read(by, ref.size()), ref), bound);
+      EXPECT_LT(normalized_error(read(by, ref.size()), ref), p.q8_bound());
     }
   }
 }
 
 std::vector<matmul_case> matmul_cases() {
-  std::vector<matmul_case> out;
-  for (tensor_type t : {tensor_type::f32, tensor_type::f16, tensor_type::bf16, tensor_type::q8_0,
-                        tensor_type::q4_0, tensor_type::q4_1}) {
-    out.push_back({t, 1, 32, 1});
-    out.push_back({t, 67, 96, 5});   // ragged: 67 rows, m not a multiple of anything
-    out.push_back({t, 130, 576, 8});  // SmolLM2's dim, the largest m of the subgroup kernel
-    out.push_back({t, 13, 576, 19});  // ragged groups of 8 activation rows
-  }
-  for (tensor_type t : {tensor_type::q4_k, tensor_type::q6_k}) {
-    out.push_back({t, 3, 256, 1});
-    out.push_back({t, 70, 512, 9});
-  }
-  return out;
+  return test::matmul_cases({{1, 32, 1},
+                             {67, 96, 5},    // ragged: 67 rows, m not a multiple of anything
+                             {130, 576, 8},  // SmolLM2's dim, the largest m of the subgroup kernel
+                             {13, 576, 19}}); // ragged groups of 8 activation rows
 }
 
 INSTANTIATE_TEST_SUITE_P(types, vulkan_paths_mul_mat, ::testing::ValuesIn(matmul_cases()),
-                         case_name);
+                         test::case_name);
 
-std::vector<matmul_case> quantized_cases() {
-  std::vector<matmul_case> out;
-  for (const matmul_case& c : matmul_cases()) {
-    if (cpu::uses_q8(c.type)) out.push_back(c);
-  }
-  return out;
-}
-
-INSTANTIATE_TEST_SUITE_P(types, vulkan_paths_mul_mat_q8, ::testing::ValuesIn(quantized_cases()),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(types, vulkan_paths_mul_mat_q8,
+                         ::testing::ValuesIn(test::quantized_cases(matmul_cases())),
+                         test::case_name);
 
 }  // namespace
 

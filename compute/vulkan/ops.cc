@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "compute/cpu/ops.h"
 #include "compute/shaders/spirv.h"
 
 namespace triage::vulkan {
@@ -83,13 +84,15 @@ result<weight_matrix> upload_matrix(context& ctx, const cpu::matrix_view& w,
     const uint64_t rows = std::min<uint64_t>(rows_per_slice, w.rows - r0);
     // Whole 32-bit words: the shaders read words.
     const uint64_t bytes = (rows * w.row_bytes + 3) / 4 * 4;
-    auto b = ctx.create_buffer(bytes);
-    if (!b) {
-      error e = b.error();
+    auto b = ctx.create_buffer(bytes, memory_use::device);
+    result<void> written =
+        b ? ctx.write(b.value(), std::span(w.row(static_cast<int64_t>(r0)), rows * w.row_bytes))
+          : result<void>(b.error());
+    if (!written) {
+      error e = written.error();
       e.message = what + ": " + e.message;
       return e;
     }
-    std::memcpy(b.value().bytes().data(), w.row(static_cast<int64_t>(r0)), rows * w.row_bytes);
     out.slices.push_back({std::move(b).value(), static_cast<uint32_t>(r0),
                           static_cast<uint32_t>(rows)});
   }
@@ -97,23 +100,28 @@ result<weight_matrix> upload_matrix(context& ctx, const cpu::matrix_view& w,
 }
 
 result<buffer> upload_floats(context& ctx, std::span<const float> values) {
-  auto b = ctx.create_buffer(std::max<size_t>(4, values.size_bytes()));
+  auto b = ctx.create_buffer(std::max<size_t>(4, values.size_bytes()), memory_use::device);
   if (!b) return b.error();
-  std::memcpy(b.value().bytes().data(), values.data(), values.size_bytes());
+  if (auto r = ctx.write(b.value(), std::as_bytes(values)); !r) return r.error();
   return b;
 }
 
-std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base) {
-  const int half = n_rot / 2;
-  std::vector<float> out(positions.size() * static_cast<size_t>(half) * 2);
-  const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base,
+                                float freq_scale, std::span<const float> freq_factors) {
+  const size_t half = static_cast<size_t>(n_rot / 2);
+  std::vector<float> out(positions.size() * half * 2);
+  cpu::rope_table table(n_rot, freq_base, freq_scale, freq_factors);
+  table.prepare(positions);
+  // Rotating the unit vectors (1, 0) gives (cos, sin) exactly
+  // (fma(1, c, -(0 * s)) = c, fma(1, s, 0 * c) = s): the CPU's own angles,
+  // in this table's layout, without a second copy of its formula.
   for (size_t p = 0; p < positions.size(); ++p) {
-    float theta = static_cast<float>(positions[p]);
-    for (int i = 0; i < half; ++i) {
-      out[(p * half + i) * 2] = std::cos(theta);
-      out[(p * half + i) * 2 + 1] = std::sin(theta);
-      theta *= theta_scale;
+    float* row = out.data() + p * half * 2;
+    for (size_t i = 0; i < half; ++i) {
+      row[2 * i] = 1.0f;
+      row[2 * i + 1] = 0.0f;
     }
+    table.apply_normal(row, static_cast<int64_t>(p));
   }
   return out;
 }
@@ -306,7 +314,7 @@ result<void> ops::rms_norm(const buffer& x, const buffer& weight, buffer& y, uin
 }
 
 result<void> ops::rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint32_t n_heads,
-                       uint32_t head_dim, uint32_t n_rot, uint32_t ld) {
+                       uint32_t head_dim, uint32_t n_rot, uint32_t ld, bool neox) {
   if (n_tokens == 0) return success();
   if (n_rot % 2 != 0 || n_rot > head_dim || ld < n_heads * head_dim) {
     return make_error(errc::invalid_argument, "rope: n_rot must be even and at most head_dim, "
@@ -319,11 +327,11 @@ result<void> ops::rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint
   if (auto r = check_size(cos_sin, uint64_t{n_tokens} * n_rot * 4, "rope", "cos_sin"); !r) {
     return r;
   }
-  auto p = get("rope_f32", {.binding_count = 2, .push_constant_size = 20});
+  auto p = get("rope_f32", {.binding_count = 2, .push_constant_size = 24});
   if (!p) return p.error();
   struct {
-    uint32_t n_heads, head_dim, n_rot, n_tokens, ld;
-  } push{n_heads, head_dim, n_rot, n_tokens, ld};
+    uint32_t n_heads, head_dim, n_rot, n_tokens, ld, neox;
+  } push{n_heads, head_dim, n_rot, n_tokens, ld, neox ? 1u : 0u};
   const buffer* bindings[] = {&x, &cos_sin};
   return ctx_->record(*p.value(), bindings, bytes_of(push),
                       {div_ceil(n_heads * (n_rot / 2), group_size), n_tokens, 1});
@@ -332,7 +340,7 @@ result<void> ops::rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint
 result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
                             const buffer& first_row, buffer& out, uint32_t n_tokens,
                             uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim,
-                            float scale, bool round_f16, uint32_t kv_pos0) {
+                            float scale, bool round_f16, uint32_t kv_pos0, uint32_t window) {
   if (n_tokens == 0) return success();
   if (n_kv_heads == 0 || n_heads % n_kv_heads != 0 || head_dim == 0 ||
       head_dim > 4 * group_size || head_dim > 256) {
@@ -349,14 +357,21 @@ result<void> ops::attention(const buffer& q, const buffer& k, const buffer& v,
   }
   if (auto r = check_size(out, q_bytes, "attention", "out"); !r) return r;
   auto p = get("attention_f32", {.binding_count = 5,
-                                 .push_constant_size = 28,
+                                 .push_constant_size = 32,
                                  .constants = {round_f16 ? 1u : 0u}});
   if (!p) return p.error();
   struct {
     uint32_t n_heads, n_kv_heads, head_dim, ldq, ldkv;
     float scale;
-    uint32_t kv_pos0;
-  } push{n_heads, n_kv_heads, head_dim, n_heads * head_dim, n_kv_heads * head_dim, scale, kv_pos0};
+    uint32_t kv_pos0, window;
+  } push{n_heads,
+         n_kv_heads,
+         head_dim,
+         n_heads * head_dim,
+         n_kv_heads * head_dim,
+         scale,
+         kv_pos0,
+         window};
   const buffer* bindings[] = {&q, &k, &v, &first_row, &out};
   return ctx_->record(*p.value(), bindings, bytes_of(push), {n_heads, n_tokens, 1});
 }
@@ -386,15 +401,51 @@ result<void> ops::swiglu(const buffer& gate, const buffer& up, buffer& out, uint
   return ctx_->record(*p.value(), bindings, bytes_of(count), {div_ceil(count, group_size), 1, 1});
 }
 
-result<void> ops::add(const buffer& a, const buffer& b, buffer& c, uint32_t count) {
+result<void> ops::geglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count) {
   if (count == 0) return success();
-  for (const buffer* x : {&a, &b, static_cast<const buffer*>(&c)}) {
-    if (auto r = check_size(*x, uint64_t{count} * 4, "add", "a/b/c"); !r) return r;
+  for (const buffer* b : {&gate, &up, static_cast<const buffer*>(&out)}) {
+    if (auto r = check_size(*b, uint64_t{count} * 4, "geglu", "gate/up/out"); !r) return r;
   }
-  auto p = get("add_f32", {.binding_count = 3, .push_constant_size = 4});
+  auto p = get("geglu_f32", {.binding_count = 3, .push_constant_size = 4});
   if (!p) return p.error();
-  const buffer* bindings[] = {&a, &b, &c};
+  const buffer* bindings[] = {&gate, &up, &out};
   return ctx_->record(*p.value(), bindings, bytes_of(count), {div_ceil(count, group_size), 1, 1});
+}
+
+result<void> ops::scale(buffer& x, float s, uint32_t count) {
+  if (count == 0) return success();
+  if (auto r = check_size(x, uint64_t{count} * 4, "scale", "x"); !r) return r;
+  auto p = get("scale_f32", {.binding_count = 1, .push_constant_size = 8});
+  if (!p) return p.error();
+  struct {
+    uint32_t count;
+    float s;
+  } push{count, s};
+  const buffer* bindings[] = {&x};
+  return ctx_->record(*p.value(), bindings, bytes_of(push), {div_ceil(count, group_size), 1, 1});
+}
+
+result<void> ops::add(const buffer& a, const buffer& b, buffer& c, uint32_t count,
+                      uint32_t b_count) {
+  if (count == 0) return success();
+  if (b_count == 0) b_count = count;
+  for (const buffer* x : {&a, static_cast<const buffer*>(&c)}) {
+    if (auto r = check_size(*x, uint64_t{count} * 4, "add", "a/c"); !r) return r;
+  }
+  if (auto r = check_size(b, uint64_t{b_count} * 4, "add", "b"); !r) return r;
+  const buffer* bindings[] = {&a, &b, &c};
+  if (b_count == count) {
+    auto p = get("add_f32", {.binding_count = 3, .push_constant_size = 4});
+    if (!p) return p.error();
+    return ctx_->record(*p.value(), bindings, bytes_of(count),
+                        {div_ceil(count, group_size), 1, 1});
+  }
+  auto p = get("add_rows_f32", {.binding_count = 3, .push_constant_size = 8});
+  if (!p) return p.error();
+  struct {
+    uint32_t count, b_count;
+  } push{count, b_count};
+  return ctx_->record(*p.value(), bindings, bytes_of(push), {div_ceil(count, group_size), 1, 1});
 }
 
 result<void> ops::softmax(buffer& x, uint32_t rows, uint32_t cols) {

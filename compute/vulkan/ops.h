@@ -51,19 +51,23 @@ struct weight_matrix {
 // Q4_1, Q4_K, Q6_K: what the CPU engine reads).
 bool can_upload(gguf::tensor_type type);
 
-// Copies `w` into device buffers of at most `max_slice_bytes` each (0: the
-// device's maxStorageBufferRange). Errors: invalid_argument for a type the
+// Copies `w` into device-local buffers (memory_use::device) of at most
+// `max_slice_bytes` each (0: the device's maxStorageBufferRange). Errors: invalid_argument for a type the
 // shaders do not read or a row larger than a slice; out_of_device_memory.
 result<weight_matrix> upload_matrix(context& ctx, const cpu::matrix_view& w,
                                     uint64_t max_slice_bytes = 0);
 
-// A float buffer holding `values` (1-D weights such as norm scales).
+// A device-local float buffer holding `values` (1-D weights such as norm scales).
 result<buffer> upload_floats(context& ctx, std::span<const float> values);
 
 // cos and sin per (position, pair) for rope(): (positions, n_rot / 2, 2),
-// with ggml's angles theta_i = pos * base^(-2i / n_rot) built by repeated
-// multiplication in float, exactly as compute/cpu/ops.h's rope_table.
-std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base);
+// the angles of compute/cpu/ops.h's rope_table (ggml's theta_i = pos *
+// base^(-2i / n_rot), then freq_scale * theta_i / freq_factors[i]: linear
+// scaling and rope_freqs.weight divisors), bit for bit: the table is taken
+// from rope_table itself.
+std::vector<float> rope_cos_sin(std::span<const int32_t> positions, int n_rot, float freq_base,
+                                float freq_scale = 1.0f,
+                                std::span<const float> freq_factors = {});
 
 // Which shader mul_mat() runs: `rows` (mul_mat.comp: an invocation per
 // weight row, whole blocks, no shared memory; needs k % 32 == 0 and ldx % 4
@@ -122,9 +126,11 @@ class ops {
                         uint32_t cols, float eps);
   // Rotates the first n_rot elements of each of n_heads heads of head_dim in
   // each of n_tokens rows of x (ld floats apart), in place; cos_sin from
-  // rope_cos_sin() of the tokens' positions.
+  // rope_cos_sin() of the tokens' positions. Pairs (x[2i], x[2i+1]) ("normal",
+  // llama), or (x[i], x[i + n_rot/2]) with neox (qwen2, gemma3), as
+  // cpu::rope_table's apply_normal / apply_neox.
   result<void> rope(buffer& x, const buffer& cos_sin, uint32_t n_tokens, uint32_t n_heads,
-                    uint32_t head_dim, uint32_t n_rot, uint32_t ld);
+                    uint32_t head_dim, uint32_t n_rot, uint32_t ld, bool neox = false);
   // Causal grouped-query attention over a ragged batch: token t attends to
   // rows first_row[t] .. t (its own sequence so far). q and out (n_tokens,
   // n_heads * head_dim); k and v (n_tokens, n_kv_heads * head_dim).
@@ -133,17 +139,28 @@ class ops {
   // kv_pos0 (a KV cache): k and v hold kv_pos0 cached rows before the
   // n_tokens new ones, and token t attends to rows first_row[t] ..
   // t + kv_pos0 of them; q and out still hold the new tokens only.
+  // window (a sliding window, Gemma 3's local layers; 0: none): each query
+  // attends to the last `window` of those rows only, its own included.
   result<void> attention(const buffer& q, const buffer& k, const buffer& v,
                          const buffer& first_row, buffer& out, uint32_t n_tokens,
                          uint32_t n_heads, uint32_t n_kv_heads, uint32_t head_dim, float scale,
-                         bool round_f16 = false, uint32_t kv_pos0 = 0);
+                         bool round_f16 = false, uint32_t kv_pos0 = 0, uint32_t window = 0);
   // dst[dst_offset + i] = src[src_offset + i] for i < count (floats).
   result<void> copy(const buffer& src, buffer& dst, uint32_t count, uint32_t src_offset = 0,
                     uint32_t dst_offset = 0);
   // out = silu(gate) * up over `count` elements; out may be gate.
   result<void> swiglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count);
-  // c = a + b over `count` elements; c may be a.
-  result<void> add(const buffer& a, const buffer& b, buffer& c, uint32_t count);
+  // out = gelu(gate) * up (tanh form, input and result rounded to F16 as
+  // llama.cpp's CPU table and the CPU engine's gemma3 take it); out may be
+  // gate.
+  result<void> geglu(const buffer& gate, const buffer& up, buffer& out, uint32_t count);
+  // x *= s over `count` elements, in place.
+  result<void> scale(buffer& x, float s, uint32_t count);
+  // c = a + b over `count` elements; c may be a. b_count (0: count): b has
+  // b_count elements, repeated (c[i] = a[i] + b[i % b_count]), e.g. a bias
+  // row added to every row of a.
+  result<void> add(const buffer& a, const buffer& b, buffer& c, uint32_t count,
+                   uint32_t b_count = 0);
   // Row-wise softmax in place.
   result<void> softmax(buffer& x, uint32_t rows, uint32_t cols);
   // Per sequence s (rows offsets[s] .. offsets[s+1]-1 of h): its last row

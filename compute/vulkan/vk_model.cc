@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "compute/cpu/dequantize.h"
 #include "compute/gguf/reader.h"
 #include "compute/model/batch.h"
 #include "compute/model/weights.h"
@@ -19,10 +20,15 @@ struct layer {
   weight_matrix wk;     // (kv_dim, dim)
   weight_matrix wv;     // (kv_dim, dim)
   weight_matrix wo;     // (dim, q_dim)
+  buffer bq, bk, bv;    // (q_dim), (kv_dim), (kv_dim) projection biases (qwen2)
   buffer ffn_norm;      // (dim)
   weight_matrix w_gate;  // (ffn_dim, dim)
   weight_matrix w_up;    // (ffn_dim, dim)
   weight_matrix w_down;  // (dim, ffn_dim)
+  // gemma3 only: per-head norms of Q and K, norms of the attention and FFN
+  // outputs before the residual adds.
+  buffer q_norm, k_norm;  // (head_dim)
+  buffer post_attn_norm, post_ffn_norm;  // (dim)
 };
 
 // Activation buffers for micro-batches of up to `tokens` tokens and `seqs`
@@ -41,6 +47,7 @@ struct activations {
   buffer ids;      // (tokens) int32 token ids
   buffer first;    // (tokens) int32 first row of each token's sequence
   buffer cos_sin;  // (tokens, rope_dim / 2, 2)
+  buffer cos_sin_local;  // the same for gemma3's local layers (their own base)
   buffer offsets;  // (seqs + 1) int32
   buffer last;     // (seqs, dim)
   buffer mean;     // (seqs, dim)
@@ -58,6 +65,7 @@ struct vk_model::impl {
   weight_matrix output;  // empty when tied to token_embd
   bool tied = false;
   buffer output_norm;
+  std::vector<float> rope_freqs;  // rope_freqs.weight (empty: none), copied
   std::vector<layer> layers;
   activations act;
   uint64_t weight_bytes = 0;
@@ -77,8 +85,10 @@ struct vk_model::impl {
 
 namespace {
 
-result<buffer> make(context& ctx, uint64_t floats) {
-  return ctx.create_buffer(std::max<uint64_t>(4, floats * 4));
+// Host memory for what the host writes (ids, offsets, angles) or reads
+// (pooled states, logits); device memory for the rest.
+result<buffer> make(context& ctx, uint64_t floats, memory_use use = memory_use::host) {
+  return ctx.create_buffer(std::max<uint64_t>(4, floats * 4), use);
 }
 
 }  // namespace
@@ -86,17 +96,20 @@ result<buffer> make(context& ctx, uint64_t floats) {
 result<void> vk_model::impl::reserve(int64_t tokens, int64_t seqs, bool logits) {
   if (tokens > act.tokens) {
     const uint64_t n = static_cast<uint64_t>(tokens);
+    constexpr memory_use dev = memory_use::device, host = memory_use::host;
     struct {
       buffer* b;
       uint64_t floats;
-    } want[] = {{&act.x, n * cfg.dim},       {&act.xb, n * cfg.dim},
-                {&act.q, n * cfg.q_dim()},   {&act.k, n * cfg.kv_dim()},
-                {&act.v, n * cfg.kv_dim()},  {&act.att, n * cfg.q_dim()},
-                {&act.gate, n * cfg.ffn_dim}, {&act.up, n * cfg.ffn_dim},
-                {&act.ids, n},               {&act.first, n},
-                {&act.cos_sin, n * static_cast<uint64_t>(cfg.rope_dim)}};
-    for (auto& [b, floats] : want) {
-      auto r = make(ctx, floats);
+      memory_use use;
+    } want[] = {{&act.x, n * cfg.dim, dev},        {&act.xb, n * cfg.dim, dev},
+                {&act.q, n * cfg.q_dim(), dev},    {&act.k, n * cfg.kv_dim(), dev},
+                {&act.v, n * cfg.kv_dim(), dev},   {&act.att, n * cfg.q_dim(), dev},
+                {&act.gate, n * cfg.ffn_dim, dev}, {&act.up, n * cfg.ffn_dim, dev},
+                {&act.ids, n, host},               {&act.first, n, host},
+                {&act.cos_sin, n * static_cast<uint64_t>(cfg.rope_dim), host},
+                {&act.cos_sin_local, n * static_cast<uint64_t>(cfg.rope_dim), host}};
+    for (auto& [b, floats, use] : want) {
+      auto r = make(ctx, floats, use);
       if (!r) return r.error();
       *b = std::move(r).value();
     }
@@ -128,7 +141,13 @@ result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_bl
   const auto dim = static_cast<uint32_t>(cfg.dim), q_dim = static_cast<uint32_t>(cfg.q_dim()),
              kv_dim = static_cast<uint32_t>(cfg.kv_dim()), ffn = static_cast<uint32_t>(cfg.ffn_dim),
              hd = static_cast<uint32_t>(cfg.head_dim);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(cfg.head_dim));
+  const bool gemma = cfg.arch == model::architecture::gemma3;
+  // gemma3 scales Q before attention (as the CPU engine and llama.cpp do,
+  // before the F16 rounding), with its own scale when the file gives one.
+  const float q_scale = cfg.attn_scale > 0 ? cfg.attn_scale
+                                           : 1.0f / std::sqrt(static_cast<float>(cfg.head_dim));
+  const float scale = gemma ? 1.0f : q_scale;
+  const bool neox = cfg.rope_neox || gemma;
   const auto pos0 = static_cast<uint32_t>(cache ? cache->size() : 0);
 
   // Host inputs: token ids, each token's sequence start, rope angles, offsets.
@@ -142,27 +161,52 @@ result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_bl
     }
   }
   offsets[b.n_seqs()] = static_cast<int32_t>(b.offsets.back());
-  const auto table = rope_cos_sin(b.positions, cfg.rope_dim, cfg.rope_freq_base);
+  const auto table = rope_cos_sin(b.positions, cfg.rope_dim, cfg.rope_freq_base,
+                                  cfg.rope_freq_scale, rope_freqs);
   std::memcpy(act.cos_sin.bytes().data(), table.data(), table.size() * 4);
+  if (gemma) {  // unscaled, as llama.cpp's local layers (freq_scale_swa = 1)
+    const auto local = rope_cos_sin(b.positions, cfg.rope_dim, cfg.rope_freq_base_swa);
+    std::memcpy(act.cos_sin_local.bytes().data(), local.data(), local.size() * 4);
+  }
 
   ops& k = kernels;
   if (auto r = ctx.begin(); !r) return r;
   // Chain of recorded ops; the first failure stops it.
   result<void> r = k.get_rows(token_embd, act.ids, n, act.x);
+  if (r && cfg.embed_scale) r = k.scale(act.x, std::sqrt(static_cast<float>(cfg.dim)), n * dim);
   for (int li = 0; li < n_blocks && r; ++li) {
     const layer& l = layers[static_cast<size_t>(li)];
+    const bool local = cfg.is_local(li);
+    const buffer& rope_table = local ? act.cos_sin_local : act.cos_sin;
+    const auto window = static_cast<uint32_t>(local ? cfg.sliding_window : 0);
     if (!(r = k.rms_norm(act.x, l.attn_norm, act.xb, n, dim, cfg.rms_eps))) break;
     if (!(r = k.mul_mat(l.wq, act.xb, n, act.q, 0, 0, opts.q8_activations))) break;
     if (!(r = k.mul_mat(l.wk, act.xb, n, act.k, 0, 0, opts.q8_activations))) break;
     if (!(r = k.mul_mat(l.wv, act.xb, n, act.v, 0, 0, opts.q8_activations))) break;
-    if (!(r = k.rope(act.q, act.cos_sin, n, static_cast<uint32_t>(cfg.n_heads), hd,
-                     static_cast<uint32_t>(cfg.rope_dim), q_dim))) {
+    if (cfg.qkv_bias) {
+      if (!(r = k.add(act.q, l.bq, act.q, n * q_dim, q_dim))) break;
+      if (!(r = k.add(act.k, l.bk, act.k, n * kv_dim, kv_dim))) break;
+      if (!(r = k.add(act.v, l.bv, act.v, n * kv_dim, kv_dim))) break;
+    }
+    if (gemma) {  // RMSNorm of each head of Q and K
+      if (!(r = k.rms_norm(act.q, l.q_norm, act.q, n * static_cast<uint32_t>(cfg.n_heads), hd,
+                           cfg.rms_eps))) {
+        break;
+      }
+      if (!(r = k.rms_norm(act.k, l.k_norm, act.k, n * static_cast<uint32_t>(cfg.n_kv_heads), hd,
+                           cfg.rms_eps))) {
+        break;
+      }
+    }
+    if (!(r = k.rope(act.q, rope_table, n, static_cast<uint32_t>(cfg.n_heads), hd,
+                     static_cast<uint32_t>(cfg.rope_dim), q_dim, neox))) {
       break;
     }
-    if (!(r = k.rope(act.k, act.cos_sin, n, static_cast<uint32_t>(cfg.n_kv_heads), hd,
-                     static_cast<uint32_t>(cfg.rope_dim), kv_dim))) {
+    if (!(r = k.rope(act.k, rope_table, n, static_cast<uint32_t>(cfg.n_kv_heads), hd,
+                     static_cast<uint32_t>(cfg.rope_dim), kv_dim, neox))) {
       break;
     }
+    if (gemma && !(r = k.scale(act.q, q_scale, n * q_dim))) break;
     if (cache != nullptr) {
       // Append this step's keys and values at rows pos0.. of the cache, and
       // attend over the whole cache (first[] is 0: one sequence).
@@ -173,22 +217,27 @@ result<void> vk_model::impl::record_batch(const model::ragged_batch& b, int n_bl
       if (!(r = k.attention(act.q, ck, cv, act.first, act.att, n,
                             static_cast<uint32_t>(cfg.n_heads),
                             static_cast<uint32_t>(cfg.n_kv_heads), hd, scale, opts.f16_attention,
-                            pos0))) {
+                            pos0, window))) {
         break;
       }
     } else if (!(r = k.attention(act.q, act.k, act.v, act.first, act.att, n,
                                  static_cast<uint32_t>(cfg.n_heads),
                                  static_cast<uint32_t>(cfg.n_kv_heads), hd, scale,
-                                 opts.f16_attention))) {
+                                 opts.f16_attention, 0, window))) {
       break;
     }
     if (!(r = k.mul_mat(l.wo, act.att, n, act.xb, 0, 0, opts.q8_activations))) break;
+    if (gemma && !(r = k.rms_norm(act.xb, l.post_attn_norm, act.xb, n, dim, cfg.rms_eps))) break;
     if (!(r = k.add(act.x, act.xb, act.x, n * dim))) break;
     if (!(r = k.rms_norm(act.x, l.ffn_norm, act.xb, n, dim, cfg.rms_eps))) break;
     if (!(r = k.mul_mat(l.w_gate, act.xb, n, act.gate, 0, 0, opts.q8_activations))) break;
     if (!(r = k.mul_mat(l.w_up, act.xb, n, act.up, 0, 0, opts.q8_activations))) break;
-    if (!(r = k.swiglu(act.gate, act.up, act.gate, n * ffn))) break;
+    if (!(r = gemma ? k.geglu(act.gate, act.up, act.gate, n * ffn)
+                    : k.swiglu(act.gate, act.up, act.gate, n * ffn))) {
+      break;
+    }
     if (!(r = k.mul_mat(l.w_down, act.gate, n, act.xb, 0, 0, opts.q8_activations))) break;
+    if (gemma && !(r = k.rms_norm(act.xb, l.post_ffn_norm, act.xb, n, dim, cfg.rms_eps))) break;
     r = k.add(act.x, act.xb, act.x, n * dim);
   }
   buffer& pooled_from = normed ? act.xb : act.x;
@@ -209,16 +258,15 @@ vk_model::~vk_model() = default;
 const model::config& vk_model::cfg() const { return impl_->cfg; }
 const device_info& vk_model::device() const { return impl_->ctx.device(); }
 uint64_t vk_model::weight_bytes() const { return impl_->weight_bytes; }
+std::vector<std::string> vk_model::validation_messages() const {
+  return impl_->ctx.validation_messages();
+}
 
 result<vk_model> vk_model::load(const std::string& path, const vk_model_options& opts) {
   auto g = gguf::reader::open(path);
   if (!g) return g.error();
   auto c = model::read_config(g.value());
   if (!c) return c.error();
-  if (c.value().arch != model::architecture::llama) {
-    return make_error(errc::invalid_argument,
-                      path + ": architecture '" + c.value().arch_name + "' has no Vulkan path");
-  }
   auto w = model::load_weights(g.value(), c.value());
   if (!w) return w.error();
   if (!opts.loras.empty()) {  // merged on the host, uploaded as F32/F16 matrices
@@ -226,13 +274,6 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
                                      opts.lora_f16 ? gguf::tensor_type::f16
                                                    : gguf::tensor_type::f32);
     if (!merged) return merged.error();
-  }
-  // The Vulkan RoPE table is unscaled: a scaled model would run with wrong
-  // positions, so it is refused rather than run wrongly.
-  if (c.value().rope_freq_scale != 1.0f || !w.value().rope_freqs.empty()) {
-    return make_error(errc::invalid_argument,
-                      path + ": RoPE scaling (rope.scaling.* or rope_freqs.weight) has no Vulkan path yet; "
-                             "use the CPU backend");
   }
   auto ctx = context::create(opts.device);
   if (!ctx) return ctx.error();
@@ -242,7 +283,20 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
   const uint64_t limit = opts.max_buffer_bytes;
   auto matrix = [&](const cpu::matrix_view& v, const char* name,
                     weight_matrix& out) -> result<void> {
-    auto u = upload_matrix(m->ctx, v, limit);
+    // A type the CPU reads but no shader does (Q5_0, Q5_1, ... as in Gemma
+    // 3's Q4_K_M file) goes up dequantized to F32: the same weight values,
+    // 4 bytes each.
+    std::vector<float> dequantized;
+    cpu::matrix_view view = v;
+    if (!can_upload(v.type) && cpu::can_dequantize(v.type)) {
+      dequantized.resize(static_cast<size_t>(v.rows) * static_cast<size_t>(v.cols));
+      for (int64_t i = 0; i < v.rows; ++i) {
+        cpu::dequantize_row(v.type, v.row(i), dequantized.data() + i * v.cols, v.cols);
+      }
+      view = {gguf::tensor_type::f32, v.rows, v.cols, static_cast<size_t>(v.cols) * 4,
+              reinterpret_cast<const std::byte*>(dequantized.data())};
+    }
+    auto u = upload_matrix(m->ctx, view, limit);
     if (!u) {
       error e = u.error();
       e.message = path + ": " + name + ": " + e.message;
@@ -266,6 +320,7 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
     if (auto r = matrix(wt.output, "output.weight", m->output); !r) return r.error();
   }
   if (auto r = floats(wt.output_norm, m->output_norm); !r) return r.error();
+  m->rope_freqs.assign(wt.rope_freqs.begin(), wt.rope_freqs.end());
   m->layers.resize(wt.layers.size());
   for (size_t i = 0; i < wt.layers.size(); ++i) {
     const model::layer_weights& src = wt.layers[i];
@@ -282,6 +337,20 @@ result<vk_model> vk_model::load(const std::string& path, const vk_model_options&
     }
     if (auto r = floats(src.attn_norm, dst.attn_norm); !r) return r.error();
     if (auto r = floats(src.ffn_norm, dst.ffn_norm); !r) return r.error();
+    if (m->cfg.arch == model::architecture::gemma3) {
+      for (auto [v, out] : {std::pair{src.attn_q_norm, &dst.q_norm},
+                            std::pair{src.attn_k_norm, &dst.k_norm},
+                            std::pair{src.post_attn_norm, &dst.post_attn_norm},
+                            std::pair{src.post_ffn_norm, &dst.post_ffn_norm}}) {
+        if (auto r = floats(v, *out); !r) return r.error();
+      }
+    }
+    if (m->cfg.qkv_bias) {
+      for (auto [v, out] : {std::pair{src.bq, &dst.bq}, std::pair{src.bk, &dst.bk},
+                            std::pair{src.bv, &dst.bv}}) {
+        if (auto r = floats(v, *out); !r) return r.error();
+      }
+    }
   }
   return vk_model(std::move(m));
 }
@@ -368,7 +437,7 @@ result<vk_kv_cache> vk_model::make_cache(int64_t capacity) {
   const uint64_t floats = static_cast<uint64_t>(capacity) * static_cast<uint64_t>(cfg.kv_dim());
   for (int l = 0; l < cfg.n_layers; ++l) {
     for (auto* list : {&c.k_, &c.v_}) {
-      auto b = make(impl_->ctx, floats);
+      auto b = make(impl_->ctx, floats, memory_use::device);
       if (!b) {
         error e = b.error();
         e.message = "vk_model::make_cache (" + std::to_string(capacity) + " positions): " + e.message;
