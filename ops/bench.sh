@@ -12,6 +12,8 @@
 #                                  latency, RSS, state store memory and
 #                                  queue depth every --interval s, then the
 #                                  RSS trend
+#   ops/bench.sh vulkan-peer       prefill tokens/s, Triage vs llama.cpp, Vulkan and
+#                                  CPU, same device (ops/vulkan_peer_bench.sh)
 # BENCH_BUILD_DIR (default: build) is the build directory used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +40,9 @@ soak() { "$build/workers/soak_bench" --bootstrap "$bootstrap" "$@"; }
 case "$what" in
   pipeline|latency) bench "${what}_bench" both_deliveries "$@" ;;
   soak) bench soak_bench soak "$@" ;;
+  vulkan-peer) exec ops/vulkan_peer_bench.sh "$@" ;;
   *)
-    echo "usage: ops/bench.sh pipeline|latency|soak [args]" >&2
+    echo "usage: ops/bench.sh pipeline|latency|soak|vulkan-peer [args]" >&2
     exit 2
     ;;
 esac
