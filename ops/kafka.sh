@@ -17,6 +17,12 @@
 # start --ssl adds an SSL listener with a certificate for 127.0.0.1 signed by a
 # throw-away CA made with openssl: the CA in DIR/ssl/ca.pem, the address in
 # DIR/ssl_bootstrap.
+# start --sasl --ssl also adds a SASL_SSL listener (the same certificate) with
+# one user, "triage-tls", for the mechanisms SCRAM-SHA-512 (its credential
+# stored when the log directory is formatted: KRaft's StorageTool --add-scram)
+# and PLAIN; its random password in DIR/sasl_ssl.password (mode 600), the
+# address in DIR/sasl_ssl_bootstrap. (librdkafka before 2.6.1 cannot do SCRAM
+# with Kafka 4.x brokers: it repeats the client nonce, librdkafka#4895.)
 #
 # TRIAGE_KAFKA_PROPERTIES: extra server.properties lines for start (e.g.
 # "group.min.session.timeout.ms=1000" for tests that want quick rebalances).
@@ -103,7 +109,9 @@ case "$cmd" in
     port="$(free_port)"; cport="$(free_port)"
     while [ "$cport" = "$port" ]; do cport="$(free_port)"; done
     rm -rf "$dir/data" "$dir/ssl"
-    rm -f "$dir/sasl_bootstrap" "$dir/sasl.password" "$dir/ssl_bootstrap"
+    rm -f "$dir/sasl_bootstrap" "$dir/sasl.password" "$dir/ssl_bootstrap" "$dir/sasl_ssl_bootstrap" \
+          "$dir/sasl_ssl.password"
+    scram=()
     extra_listeners=""; extra_advertised=""; extra_map=""
     if [ $sasl = 1 ]; then
       sport="$(free_port)"
@@ -134,6 +142,18 @@ case "$cmd" in
         rm -f ca.key server.key server.csr
       ) >"$dir/ssl/openssl.log" 2>&1 || die "making the test certificates failed: $(tail -5 "$dir/ssl/openssl.log")"
       echo "127.0.0.1:$tport" >"$dir/ssl_bootstrap"
+    fi
+    if [ $sasl = 1 ] && [ $ssl = 1 ]; then
+      uport="$(free_port)"
+      while [ "$uport" = "$port" ] || [ "$uport" = "$cport" ] || [ "$uport" = "$sport" ] || [ "$uport" = "$tport" ]; do
+        uport="$(free_port)"
+      done
+      extra_listeners="$extra_listeners,SASL_SSL://127.0.0.1:$uport"; extra_advertised="$extra_listeners"
+      extra_map="$extra_map,SASL_SSL:SASL_SSL"
+      (umask 077; python3 -c 'import secrets; print(secrets.token_urlsafe(18))' >"$dir/sasl_ssl.password")
+      # The SCRAM credential goes into the metadata when the storage is formatted.
+      scram=(--add-scram "SCRAM-SHA-512=[name=triage-tls,password=$(cat "$dir/sasl_ssl.password")]")
+      echo "127.0.0.1:$uport" >"$dir/sasl_ssl_bootstrap"
     fi
     cat >"$dir/server.properties" <<EOF
 process.roles=broker,controller
@@ -176,6 +196,21 @@ listener.name.sasl_plaintext.sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="triage" password="$(cat "$dir/sasl.password")" user_triage="$(cat "$dir/sasl.password")";
 EOF
     fi
+    if [ -f "$dir/sasl_ssl_bootstrap" ]; then
+      # SASL_SSL: the SSL listener's keystore; SCRAM-SHA-512 checked against
+      # the credential stored at format time (the login module needs no
+      # user), PLAIN against the user in its JAAS entry.
+      chmod 600 "$dir/server.properties"
+      cat >>"$dir/server.properties" <<EOF
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-512,PLAIN
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="triage-tls" password="$(cat "$dir/sasl_ssl.password")" user_triage-tls="$(cat "$dir/sasl_ssl.password")";
+listener.name.sasl_ssl.ssl.keystore.type=PKCS12
+listener.name.sasl_ssl.ssl.keystore.location=$dir/ssl/server.p12
+listener.name.sasl_ssl.ssl.keystore.password=$(cat "$dir/ssl/keystore.password")
+listener.name.sasl_ssl.ssl.key.password=$(cat "$dir/ssl/keystore.password")
+EOF
+    fi
     cat >"$dir/log4j2.properties" <<'EOF'
 status = warn
 appender.console.type = Console
@@ -189,7 +224,7 @@ logger.kafka.level = warn
 EOF
     cluster_id="$(python3 -c 'import base64,uuid; print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')"
     jvm_cmd
-    "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" \
+    "${jvm[@]}" kafka.tools.StorageTool format -t "$cluster_id" -c "$dir/server.properties" ${scram[@]+"${scram[@]}"} \
       >"$dir/format.log" 2>&1 || die "formatting the log directory failed: $(tail -5 "$dir/format.log")"
     : >"$dir/broker.log"
     echo "127.0.0.1:$port" >"$dir/bootstrap"
@@ -197,6 +232,8 @@ EOF
     launch
     [ $sasl = 0 ] || echo "kafka.sh: SASL_PLAINTEXT (PLAIN, user triage) on $(cat "$dir/sasl_bootstrap")" >&2
     [ $ssl = 0 ] || echo "kafka.sh: SSL on $(cat "$dir/ssl_bootstrap"), CA $dir/ssl/ca.pem" >&2
+    [ ! -f "$dir/sasl_ssl_bootstrap" ] ||
+      echo "kafka.sh: SASL_SSL (SCRAM-SHA-512 and PLAIN, user triage-tls) on $(cat "$dir/sasl_ssl_bootstrap")" >&2
     echo "127.0.0.1:$port"
     ;;
   restart)

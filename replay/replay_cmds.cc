@@ -18,19 +18,6 @@
 namespace triage::replay {
 namespace {
 
-result<topology::config> load(const std::string& path, const std::vector<std::string>& settings) {
-  auto cfg = topology::load_config(path);
-  if (!cfg) return cfg;
-  for (const auto& kv : settings) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return make_error(errc::bad_option, "--set '" + kv + "': expected key=value");
-    }
-    cfg.value().kafka.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return cfg;
-}
-
 result<double> parse_pace(const std::string& p) {
   if (p == "fast") return 0.0;
   if (p == "recorded") return 1.0;
@@ -122,7 +109,7 @@ int run_replay(const replay_args& args) {
   }
   auto pace = parse_pace(args.pace);
   if (!pace) return fail(pace.error().message, 2);
-  auto cfg = load(args.config, args.settings);
+  auto cfg = topology::load_config(args.config, args.settings);
   if (!cfg) return fail(cfg.error().message, 2);
   auto tax = classifier::load_taxonomy(args.taxonomy);
   if (!tax) return fail(tax.error().message, 2);
@@ -203,7 +190,8 @@ int run_replay(const replay_args& args) {
 
   const bool compare_runs = !args.compare_adapter.empty() || !args.compare_config.empty();
   if (compare_runs) {
-    auto cfg_b = load(args.compare_config.empty() ? args.config : args.compare_config, args.settings);
+    auto cfg_b = topology::load_config(args.compare_config.empty() ? args.config : args.compare_config,
+                                       args.settings);
     if (!cfg_b) return fail(cfg_b.error().message, 2);
     const std::string adapter_b = args.compare_adapter.empty() ? args.adapter : args.compare_adapter;
     // A second model only when the adapter or the mode differs (head vs

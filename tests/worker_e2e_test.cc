@@ -158,13 +158,16 @@ TEST_F(worker_e2e, every_ticket_exactly_once_and_malformed_records_dead_lettered
 
 TEST_F(worker_e2e, second_worker_joining_mid_stream_takes_partitions_without_loss) {
   int bad = produce_tickets(0, 1500);
-  workers::null_backend m1(categories), m2(categories);
+  // m1 is the null backend that counts its batches, safe to read while the
+  // worker runs (stats() is not: ThreadSanitizer caught the race).
+  testing::gate_backend m1(categories, UINT64_MAX);
+  workers::null_backend m2(categories);
   std::atomic<bool> stop{false};
   auto w1 = workers::kafka_worker::create(cfg_, m1, {.worker_id = "first", .idle_exit_ms = 8000});
   ASSERT_TRUE(w1) << w1.error().message;
   std::thread t1([&] { EXPECT_TRUE(w1.value()->run(stop)); });
   // Let the first worker get going, then add load and a second worker.
-  while (w1.value()->stats().consumed == 0) std::this_thread::sleep_for(50ms);
+  while (m1.calls() == 0) std::this_thread::sleep_for(50ms);
   auto w2 = workers::kafka_worker::create(cfg_, m2, {.worker_id = "second", .idle_exit_ms = 8000});
   ASSERT_TRUE(w2) << w2.error().message;
   std::thread t2([&] { EXPECT_TRUE(w2.value()->run(stop)); });

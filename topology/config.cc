@@ -317,4 +317,20 @@ result<config> load_config(const std::string& path) {
   return parse_config(ss.str(), path);
 }
 
+result<config> load_config(const std::string& path, const std::vector<std::string>& settings) {
+  auto cfg = load_config(path);
+  if (!cfg) return cfg;
+  for (const auto& kv : settings) {
+    const auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      const auto key_end =
+          kv.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+      const std::string shown = key_end == std::string::npos ? kv : kv.substr(0, key_end) + "...";
+      return make_error(errc::bad_value, "--set '" + shown + "': expected key=value");
+    }
+    cfg.value().kafka.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  return cfg;
+}
+
 }  // namespace triage::topology

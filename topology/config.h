@@ -250,6 +250,11 @@ struct config {
 // `source` names the text in errors (a file name).
 result<config> parse_config(std::string_view yaml, std::string_view source);
 result<config> load_config(const std::string& path);
+// load_config(path), then `key=value` Kafka settings on top (the CLIs'
+// repeatable --set). One without '=' is bad_value; its message shows only
+// the leading key, since the rest may be a secret typed with the wrong
+// separator ("sasl.password:...").
+result<config> load_config(const std::string& path, const std::vector<std::string>& settings);
 
 }  // namespace triage::topology
 

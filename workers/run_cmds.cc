@@ -36,20 +36,6 @@ std::atomic<bool> stop_requested{false};
 
 extern "C" void on_stop_signal(int) { stop_requested.store(true); }
 
-// Loads the config and applies --set key=value Kafka settings on top.
-result<topology::config> load(const std::string& path, const std::vector<std::string>& settings) {
-  auto cfg = topology::load_config(path);
-  if (!cfg) return cfg;
-  for (const auto& kv : settings) {
-    const auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      return make_error(topology::errc::bad_value, "--set '" + kv + "': expected key=value");
-    }
-    cfg.value().kafka.settings[kv.substr(0, eq)] = kv.substr(eq + 1);
-  }
-  return cfg;
-}
-
 result<std::vector<std::string>> categories_of(const std::string& taxonomy_path) {
   auto tax = classifier::load_taxonomy(taxonomy_path);
   if (!tax) return tax.error();
@@ -151,7 +137,7 @@ std::string host_name() {
 }  // namespace
 
 int run_worker(const worker_args& args) {
-  auto cfg = load(args.config, args.settings);
+  auto cfg = topology::load_config(args.config, args.settings);
   if (!cfg) {
     std::cerr << "triage worker: " << cfg.error().message << "\n";
     return 2;
@@ -256,7 +242,7 @@ int run_worker(const worker_args& args) {
 }
 
 int run_topics_create(const topics_args& args) {
-  auto cfg = load(args.config, args.settings);
+  auto cfg = topology::load_config(args.config, args.settings);
   if (!cfg) {
     std::cerr << "triage topics create: " << cfg.error().message << "\n";
     return 2;

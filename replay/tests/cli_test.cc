@@ -101,6 +101,12 @@ TEST_F(replay_cli, policy_comparison_and_errors) {
   r = triage("data/demo/tickets.jsonl --backend null --pace sideways");
   EXPECT_EQ(r.rc, 2);
   EXPECT_NE(r.err.find("--pace"), std::string::npos) << r.err;
+
+  // A Kafka setting typed without '=' is refused without echoing its value.
+  r = triage("data/demo/tickets.jsonl --backend null --set 'sasl.password:hunter2'");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_NE(r.err.find("--set 'sasl.password...'"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("hunter2"), std::string::npos) << r.err;
 }
 
 }  // namespace

@@ -24,6 +24,24 @@ TEST(parse_config, shipped_default_loads) {
   EXPECT_EQ(r.value().topics.dead_letter, "tickets.dlq");
 }
 
+TEST(load_config, set_settings_override_and_a_malformed_one_hides_its_value) {
+  const char* src = std::getenv("TRIAGE_SOURCE_DIR");
+  ASSERT_NE(src, nullptr);
+  const std::string path = std::string(src) + "/topology/default.yaml";
+  auto r = load_config(path, {"bootstrap.servers=10.0.0.1:9093", "sasl.username=u=v"});
+  ASSERT_TRUE(r) << r.error().message;
+  EXPECT_EQ(r.value().kafka.settings.at("bootstrap.servers"), "10.0.0.1:9093");
+  EXPECT_EQ(r.value().kafka.settings.at("sasl.username"), "u=v");  // split at the first '='
+  for (const std::string bad : {"sasl.password:hunter2", "sasl.password hunter2"}) {
+    auto e = load_config(path, {bad});
+    ASSERT_FALSE(e);
+    EXPECT_EQ(e.error().code, errc::bad_value);
+    EXPECT_NE(e.error().message.find("--set 'sasl.password...'"), std::string::npos) << e.error().message;
+    EXPECT_EQ(e.error().message.find("hunter2"), std::string::npos) << e.error().message;
+  }
+  EXPECT_FALSE(load_config(path, {"=value"}));
+}
+
 TEST(parse_config, kafka_settings_pass_through_untouched) {
   auto r = parse_config(R"(
 kafka:
