@@ -223,8 +223,12 @@ TEST_F(worker_e2e, sigkill_mid_stream_then_restart_leaves_outputs_exactly_once) 
     close(fd);
     EXPECT_TRUE(WIFSIGNALED(status)) << "the worker exited before it was killed";
   }
-  // The same worker id again: it fences the dead instance and finishes.
-  const auto [pid, fd] = spawn({"--idle-exit-ms", "10000"});
+  // The same worker id again: it fences the dead instance and finishes. Its
+  // idle clock starts before it joins the group, and the join waits for the
+  // killed member's session (6 s) to end. With 10 s, on a machine at load 8,
+  // 6 of 2400 records were once missing from the outputs: most likely the
+  // worker left, idle, before the group gave it the partitions still to do.
+  const auto [pid, fd] = spawn({"--idle-exit-ms", "20000"});
   int status = 0;
   // Drain its log so it never blocks on a full pipe.
   std::thread drain([fd = fd] {
