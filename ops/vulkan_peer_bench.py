@@ -37,6 +37,9 @@ import time
 import llama_cpp
 from llama_cpp import Llama
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "compute", "tests", "golden"))
+from bench_llama_cpp import prefill_runner  # noqa: E402
+
 LOG = []
 
 
@@ -92,17 +95,7 @@ def main():
     llm = Llama(args.model, n_gpu_layers=args.n_gpu_layers, n_threads=args.threads,
                 n_threads_batch=args.threads, n_ctx=n_ctx, n_batch=n_ctx, n_ubatch=n_ctx,
                 embedding=True, pooling_type=llama_cpp.LLAMA_POOLING_TYPE_LAST, verbose=False)
-    n_embd = llm.n_embd()
-
-    def run(batch):
-        llm._ctx.kv_cache_clear()
-        llm._batch.reset()
-        for seq_id, t in enumerate(batch):
-            llm._batch.add_sequence(t, seq_id, False)
-        llm._ctx.decode(llm._batch)
-        for seq_id in range(len(batch)):  # read back, as a classifier would
-            ptr = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, seq_id)
-            _ = ptr[n_embd - 1]
+    run = prefill_runner(llm)  # the same decode as `triage bench`'s llama.cpp rows
 
     for b in batches:  # warm-up pass, untimed
         run(b)

@@ -819,6 +819,34 @@ result<buffer> context::create_buffer(size_t bytes, memory_use use) {
   return out;
 }
 
+namespace {
+
+// Ends the command buffer, submits it and waits for it. No timeout: a hung
+// device comes back as VK_ERROR_DEVICE_LOST once the driver resets it, and a
+// wait that gave up would leave the command buffer in flight, unusable for
+// the next recording.
+result<void> end_submit_and_wait(device_state& st) {
+  VkCommandBuffer commands = st.commands;
+  if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkEndCommandBuffer");
+  }
+  if (VkResult r = vkResetFences(st.device, 1, &st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkResetFences");
+  }
+  const VkSubmitInfo submit_info{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
+                                 .commandBufferCount = 1,
+                                 .pCommandBuffers = &commands};
+  if (VkResult r = vkQueueSubmit(st.queue, 1, &submit_info, st.done); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkQueueSubmit");
+  }
+  if (VkResult r = vkWaitForFences(st.device, 1, &st.done, VK_TRUE, UINT64_MAX); r != VK_SUCCESS) {
+    return make_vk_error(r, "vkWaitForFences");
+  }
+  return success();
+}
+
+}  // namespace
+
 result<void> context::transfer(const std::function<void(VkCommandBuffer)>& commands_of) {
   device_state& st = *state_;
   if (st.open) {
@@ -851,22 +879,7 @@ result<void> context::transfer(const std::function<void(VkCommandBuffer)>& comma
                        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT |
                            VK_PIPELINE_STAGE_HOST_BIT,
                        0, 1, &after, 0, nullptr, 0, nullptr);
-  if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkEndCommandBuffer");
-  }
-  if (VkResult r = vkResetFences(st.device, 1, &st.done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkResetFences");
-  }
-  const VkSubmitInfo submit_info{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                                 .commandBufferCount = 1,
-                                 .pCommandBuffers = &commands};
-  if (VkResult r = vkQueueSubmit(st.queue, 1, &submit_info, st.done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkQueueSubmit");
-  }
-  if (VkResult r = vkWaitForFences(st.device, 1, &st.done, VK_TRUE, UINT64_MAX); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkWaitForFences");
-  }
-  return success();
+  return end_submit_and_wait(st);
 }
 
 namespace {
@@ -1226,26 +1239,7 @@ result<void> context::submit() {
   vkCmdPipelineBarrier(commands, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, VK_PIPELINE_STAGE_HOST_BIT,
                        0, 1, &to_host, 0, nullptr, 0, nullptr);
   st.open = false;
-  if (VkResult r = vkEndCommandBuffer(commands); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkEndCommandBuffer");
-  }
-  const VkDevice device = st.device;
-  if (VkResult r = vkResetFences(device, 1, &st.done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkResetFences");
-  }
-  const VkSubmitInfo submit_info{.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO,
-                                 .commandBufferCount = 1,
-                                 .pCommandBuffers = &commands};
-  if (VkResult r = vkQueueSubmit(st.queue, 1, &submit_info, st.done); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkQueueSubmit");
-  }
-  // No timeout: a hung device comes back as VK_ERROR_DEVICE_LOST once the
-  // driver resets it, and a wait that gave up would leave the command buffer
-  // in flight, unusable for the next recording.
-  if (VkResult r = vkWaitForFences(device, 1, &st.done, VK_TRUE, UINT64_MAX); r != VK_SUCCESS) {
-    return make_vk_error(r, "vkWaitForFences");
-  }
-  return success();
+  return end_submit_and_wait(st);
 }
 
 std::vector<std::string> context::validation_messages() const {

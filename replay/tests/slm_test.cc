@@ -14,21 +14,27 @@ namespace {
 
 using namespace triage::replay::testing;
 
+// Writes `n` rows of data/banking77/train.csv, every `step`-th, to `path`
+// (text,intent); false if the data cannot be read.
+bool write_banking_sample(const fs::path& path, size_t n, size_t step) {
+  auto table = triage::read_csv(TRIAGE_SOURCE_DIR "/data/banking77/train.csv");
+  EXPECT_TRUE(table) << table.error().message;
+  if (!table || table.value().rows.size() < (n - 1) * step + 1) return false;
+  std::ofstream f(path);
+  f << "text,intent\n";
+  for (size_t i = 0; i < n; ++i) {
+    const auto& row = table.value().rows[i * step];
+    f << '"';
+    for (char c : row[0]) (c == '"' ? f << "\"\"" : f << c);  // RFC 4180 quoting
+    f << "\"," << row[1] << "\n";
+  }
+  return static_cast<bool>(f);
+}
+
 TEST_F(replay_cli, slm_on_fifty_labelled_banking_tickets) {
   // 50 rows spread over data/banking77/train.csv (every 200th).
-  auto table = triage::read_csv(TRIAGE_SOURCE_DIR "/data/banking77/train.csv");
-  ASSERT_TRUE(table) << table.error().message;
   const auto sample = dir_ / "banking50.csv";
-  {
-    std::ofstream f(sample);
-    f << "text,intent\n";
-    for (size_t i = 0; i < 50; ++i) {
-      const auto& row = table.value().rows[i * 200];
-      f << '"';
-      for (char c : row[0]) (c == '"' ? f << "\"\"" : f << c);  // RFC 4180 quoting
-      f << "\"," << row[1] << "\n";
-    }
-  }
+  ASSERT_TRUE(write_banking_sample(sample, 50, 200));
   const auto report = dir_ / "slm.json";
   const auto r = triage(q(sample) + " --backend cpu --no-progress --report " + q(report));
   ASSERT_EQ(r.rc, 0) << r.out << r.err;
@@ -44,19 +50,8 @@ TEST_F(replay_cli, slm_on_fifty_labelled_banking_tickets) {
 // it (the instruct model answering JSON), and --compare-config puts head and
 // generate mode side by side on the same tickets.
 TEST_F(replay_cli, compare_config_replays_generate_mode_beside_head_mode) {
-  auto table = triage::read_csv(TRIAGE_SOURCE_DIR "/data/banking77/train.csv");
-  ASSERT_TRUE(table) << table.error().message;
   const auto sample = dir_ / "banking4.csv";
-  {
-    std::ofstream f(sample);
-    f << "text,intent\n";
-    for (size_t i = 0; i < 4; ++i) {
-      const auto& row = table.value().rows[i * 2500];
-      f << '"';
-      for (char c : row[0]) (c == '"' ? f << "\"\"" : f << c);
-      f << "\"," << row[1] << "\n";
-    }
-  }
+  ASSERT_TRUE(write_banking_sample(sample, 4, 2500));
   // topology/default.yaml with mode: generate (paths in it are relative to
   // the source tree, where the test runs the binary).
   std::string yaml = read(TRIAGE_SOURCE_DIR "/topology/default.yaml");

@@ -35,6 +35,25 @@ def _quiet(level, text, user_data):  # keep llama.cpp's log off the table
     pass
 
 
+def prefill_runner(llm):
+    """run(batch): one llama_decode of the batch's token lists, one sequence
+    each, with the KV cache cleared first; each sequence's pooled state is read
+    back, as a classifier would. Shared with ops/vulkan_peer_bench.py."""
+    n_embd = llm.n_embd()
+
+    def run(batch):
+        llm._ctx.kv_cache_clear()
+        llm._batch.reset()
+        for seq_id, t in enumerate(batch):
+            llm._batch.add_sequence(t, seq_id, False)
+        llm._ctx.decode(llm._batch)
+        for seq_id in range(len(batch)):
+            ptr = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, seq_id)
+            _ = ptr[n_embd - 1]
+
+    return run
+
+
 def percentile(values, q):
     s = sorted(values)
     if not s:
@@ -73,18 +92,7 @@ def main():
                 f.write(" ".join(map(str, t)) + "\n")
 
     batches = [tokens[i:i + args.batch] for i in range(0, len(tokens), args.batch)]
-    n_embd = llm.n_embd()
-
-    def run(batch):
-        llm._ctx.kv_cache_clear()
-        llm._batch.reset()
-        for seq_id, t in enumerate(batch):
-            llm._batch.add_sequence(t, seq_id, False)
-        llm._ctx.decode(llm._batch)
-        # Read the pooled states back, as a classifier would.
-        for seq_id in range(len(batch)):
-            ptr = llama_cpp.llama_get_embeddings_seq(llm._ctx.ctx, seq_id)
-            _ = ptr[n_embd - 1]
+    run = prefill_runner(llm)
 
     run(batches[0])  # warm-up
     latencies = []
