@@ -269,8 +269,10 @@ TEST_F(backpressure, revocation_during_a_batch_abandons_it_and_forgets_paused_pa
 
   testing::gate_backend fine(categories, 1000000);
   running_worker b;
-  // Its idle time counts from the start: long enough for the rebalance.
-  b.start(cfg_, fine, {.worker_id = "bp-b", .idle_exit_ms = 15000});
+  // Its idle time counts from the start, before the group has given it
+  // anything: long enough for the rebalance on a loaded machine (with 15 s,
+  // at load 4, it twice left before getting a partition).
+  b.start(cfg_, fine, {.worker_id = "bp-b", .idle_exit_ms = 45000});
   // The rebalance gave the second worker partitions, and it got going.
   ASSERT_TRUE(eventually([&] { return fine.calls() > 0; }, 60s)) << "the second worker never got a partition";
   // The first one lost its queue and its pauses with the revocation; it
